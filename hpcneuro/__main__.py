@@ -1,0 +1,3 @@
+from hpcneuro.cli import main
+
+raise SystemExit(main())
