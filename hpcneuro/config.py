@@ -1,0 +1,453 @@
+"""Campaign configuration: one YAML file, validated completely before any work starts.
+
+A config is checked in two passes. The first is structural (:data:`SCHEMA`): unknown
+keys, wrong types, missing values, allowed choices; defaults are filled in. The second
+is semantic (:func:`_check_semantics`): bounds, cross-references between sections,
+mechanism and eFEL feature names. Every problem raises :class:`ConfigError` whose
+message starts with the key path, e.g. ``parameters[2].low: must be < high (got 5.0 >= 1.0)``.
+
+The validated config is a plain nested ``dict`` (JSON-compatible): it is stored verbatim
+in the results file and hashed to decide whether a file can be resumed.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import os
+import re
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from hpcneuro.errors import ConfigError
+
+_REQUIRED = object()
+
+
+class Field:
+    """One configuration entry: its type, default and documentation."""
+
+    def __init__(self, kind: Any, default: Any = _REQUIRED, doc: str = "",
+                 choices: tuple | None = None, check: Callable[[Any], str | None] | None = None):
+        self.kind = kind
+        self.default = default
+        self.doc = doc
+        self.choices = choices
+        self.check = check
+
+
+class ListOf:
+    """A list whose items all follow ``item`` (a Field kind or a schema dict)."""
+
+    def __init__(self, item: Any, min_len: int = 0):
+        self.item = item
+        self.min_len = min_len
+
+
+def _positive(x: float) -> str | None:
+    return None if x > 0 else f"must be > 0 (got {x})"
+
+
+def _non_negative(x: float) -> str | None:
+    return None if x >= 0 else f"must be >= 0 (got {x})"
+
+
+def _at_least(n: int) -> Callable[[Any], str | None]:
+    return lambda x: None if x >= n else f"must be >= {n} (got {x})"
+
+
+SECTION_LIST = Field(str, "all", "section list the mechanism lives on",
+                     choices=("all", "soma", "axon", "basal", "apical", "dend"))
+
+MECHANISM = {
+    "name": Field(str, doc="mechanism SUFFIX, e.g. hh, pas, NaT"),
+    "sections": SECTION_LIST,
+}
+
+FIXED_VALUE = {
+    "mechanism": Field(str, doc="mechanism SUFFIX"),
+    "variable": Field(str, doc="mechanism variable, e.g. gbar or e"),
+    "value": Field(float),
+    "sections": SECTION_LIST,
+}
+
+PARAMETER = {
+    "name": Field(str, None, "column name in the results (default VARIABLE_MECHANISM)"),
+    "mechanism": Field(str, doc="mechanism SUFFIX"),
+    "variable": Field(str, doc="mechanism variable, e.g. gnabar"),
+    "sections": SECTION_LIST,
+    "low": Field(float, doc="lower bound, in the variable's units"),
+    "high": Field(float, doc="upper bound"),
+    "scale": Field(str, "linear", "sample uniformly in linear or log space",
+                   choices=("linear", "log")),
+}
+
+PROTOCOL = {
+    "name": Field(str, doc="protocol name, used as the prefix of its features"),
+    "type": Field(str, "step", choices=("step",)),
+    "amplitude": Field(float, doc="step current (nA)"),
+    "delay": Field(float, 100.0, "time before the step (ms)", check=_non_negative),
+    "duration": Field(float, doc="step length (ms)", check=_positive),
+    "tstop": Field(float, doc="total simulated time (ms)", check=_positive),
+}
+
+VALIDITY = {
+    "feature": Field(str, doc="PROTOCOL.FEATURE"),
+    "low": Field(float, None),
+    "high": Field(float, None),
+    "mean": Field(float, None, "experimental mean"),
+    "std": Field(float, None, "experimental standard deviation", check=_positive),
+    "n_std": Field(float, 3.0, "accept within mean +- n_std * std", check=_positive),
+}
+
+SCHEMA: dict[str, Any] = {
+    "name": Field(str, doc="campaign name"),
+    "description": Field(str, ""),
+    "seed": Field(int, 1, "random seed: sample i is a function of (seed, i) only"),
+    "model": Field({
+        "soma": Field({
+            "length": Field(float, 20.0, "um", check=_positive),
+            "diam": Field(float, 20.0, "um", check=_positive),
+        }, {}),
+        "cm": Field(float, 1.0, "membrane capacitance (uF/cm2)", check=_positive),
+        "Ra": Field(float, 100.0, "axial resistivity (ohm cm)", check=_positive),
+        "celsius": Field(float, 34.0, "temperature (degC)"),
+        "v_init": Field(float, -65.0, "initial membrane potential (mV)"),
+        "mechanisms": Field(ListOf(MECHANISM, 1), doc="mechanisms to insert"),
+        "fixed": Field(ListOf(FIXED_VALUE), [], "mechanism variables set to a value"),
+        "mod_dirs": Field(ListOf(str), [], "extra folders of .mod files"),
+    }),
+    "parameters": Field(ListOf(PARAMETER, 1), doc="sampled parameters"),
+    "sampling": Field({
+        "method": Field(str, "uniform", choices=("uniform",)),
+        "n_samples": Field(int, doc="number of models", check=_at_least(1)),
+    }),
+    "protocols": Field(ListOf(PROTOCOL, 1)),
+    "features": Field(ListOf(str), [], "PROTOCOL.FEATURE names (eFEL features)"),
+    "validity": Field(ListOf(VALIDITY), [], "criteria a valid model meets"),
+    "simulation": Field({
+        "dt": Field(float, 0.025, "fixed time step (ms)", check=_positive),
+        "record_dt": Field(float, 0.1, "sampling interval of recorded traces (ms)",
+                           check=_positive),
+        "batch_size": Field(int, 50, "cells simulated together in one NEURON run",
+                            check=_at_least(1)),
+    }, {}),
+    "analysis": Field({
+        "variables": Field(str, "params", "what to analyse",
+                           choices=("params", "features", "both")),
+        "min_order": Field(int, 3, check=_at_least(3)),
+        "max_order": Field(int, 3, check=_at_least(3)),
+        "estimator": Field(str, "gc", choices=("gc", "gauss")),
+        "bias_correct": Field(bool, False),
+        "units": Field(str, "nats", choices=("nats", "bits")),
+        "valid_only": Field(bool, True, "analyse valid models only"),
+        "top": Field(int, 20, "multiplets reported per order and sign", check=_at_least(1)),
+        "scheduler": Field(str, "local", "none, local, slurm or a scheduler address"),
+    }, {}),
+}
+
+
+def _type_name(kind: Any) -> str:
+    if isinstance(kind, dict):
+        return "a mapping"
+    if isinstance(kind, ListOf):
+        return "a list"
+    return {str: "a string", float: "a number", int: "an integer", bool: "true or false"}[kind]
+
+
+def _coerce(value: Any, kind: Any, path: str) -> Any:
+    if isinstance(kind, dict):
+        if not isinstance(value, dict):
+            raise ConfigError(path, f"must be {_type_name(kind)} (got {value!r})")
+        return _validate_mapping(value, kind, path)
+    if isinstance(kind, ListOf):
+        if not isinstance(value, list):
+            raise ConfigError(path, f"must be a list (got {value!r})")
+        if len(value) < kind.min_len:
+            raise ConfigError(path, f"needs at least {kind.min_len} entr"
+                              f"{'y' if kind.min_len == 1 else 'ies'}")
+        return [_coerce(v, kind.item, f"{path}[{i}]") for i, v in enumerate(value)]
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(path, f"must be a number (got {value!r})")
+        if not math.isfinite(value):
+            raise ConfigError(path, f"must be finite (got {value!r})")
+        return float(value)
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(path, f"must be an integer (got {value!r})")
+        return value
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(path, f"must be true or false (got {value!r})")
+        return value
+    if kind is str:
+        if not isinstance(value, str):
+            raise ConfigError(path, f"must be a string (got {value!r})")
+        return value
+    raise TypeError(kind)
+
+
+def _validate_mapping(data: dict, schema: dict, path: str) -> dict:
+    prefix = f"{path}." if path else ""
+    unknown = sorted(set(data) - set(schema))
+    if unknown:
+        key = unknown[0]
+        raise ConfigError(f"{prefix}{key}", "unknown key; expected one of: "
+                          + ", ".join(sorted(schema)))
+    out = {}
+    for key, field in schema.items():
+        here = f"{prefix}{key}"
+        if key not in data or data[key] is None and field.default is not None:
+            if field.default is _REQUIRED:
+                raise ConfigError(here, f"is required ({field.doc or _type_name(field.kind)})")
+            value = copy.deepcopy(field.default)
+            if isinstance(field.kind, dict):
+                value = _validate_mapping(value, field.kind, here)
+            out[key] = value
+            continue
+        value = data[key]
+        if value is None:  # explicit null where the default is None
+            out[key] = None
+            continue
+        value = _coerce(value, field.kind, here)
+        if field.choices and value not in field.choices:
+            raise ConfigError(here, f"must be one of {', '.join(field.choices)} (got {value!r})")
+        if field.check:
+            problem = field.check(value)
+            if problem:
+                raise ConfigError(here, problem)
+        out[key] = value
+    return out
+
+
+# --- semantic checks ---------------------------------------------------------------
+
+_BUILTIN_MECHANISMS = ("hh", "pas")
+
+
+def _parse_mod(path: Path) -> tuple[str, set[str]]:
+    """SUFFIX and user-settable variable names of a .mod file, without compiling it."""
+    text = re.sub(r"COMMENT.*?ENDCOMMENT", "", path.read_text(errors="replace"), flags=re.S)
+    text = re.sub(r":[^\n]*", "", text)
+    suffix = re.search(r"\bSUFFIX\s+(\w+)", text)
+    if not suffix:
+        return "", set()
+    names: set[str] = set()
+    m = re.search(r"\bPARAMETER\s*\{(.*?)\}", text, flags=re.S)
+    if m:  # PARAMETERs are what a user may set
+        names.update(re.findall(r"^\s*(\w+)", m.group(1), flags=re.M))
+    return suffix.group(1), names
+
+
+def _builtin_variables(name: str) -> set[str] | None:
+    """Variables of a mechanism NEURON knows without compiling (hh, pas, ...)."""
+    try:
+        from neuron import h
+    except ImportError:  # pragma: no cover - NEURON is a hard dependency
+        return None
+    names = set()
+    for vartype in (1,):  # PARAMETERs: what a user may set
+        try:
+            ms = h.MechanismStandard(name, vartype)
+        except (RuntimeError, ValueError):
+            return None
+        ref = h.ref("")
+        for i in range(int(ms.count())):
+            ms.name(ref, i)
+            full = ref[0]
+            names.add(full[: -len(name) - 1] if full.endswith("_" + name) else full)
+    return names or None
+
+
+def known_mechanisms(mod_dirs: list[str]) -> dict[str, set[str]]:
+    """Mechanism SUFFIX -> settable variable names: built-ins plus all .mod files."""
+    from hpcneuro.mechanisms import PACKAGE_MOD_DIR
+
+    known: dict[str, set[str]] = {}
+    for name in _BUILTIN_MECHANISMS:
+        variables = _builtin_variables(name)
+        if variables:
+            known[name] = variables
+    for folder in [PACKAGE_MOD_DIR, *map(Path, mod_dirs)]:
+        for f in sorted(Path(folder).glob("*.mod")):
+            suffix, variables = _parse_mod(f)
+            if suffix:
+                known[suffix] = variables
+    return known
+
+
+def efel_feature_names() -> set[str]:
+    import efel
+
+    return set(efel.get_feature_names())
+
+
+def _check_semantics(cfg: dict, base_dir: Path) -> None:
+    model = cfg["model"]
+    for i, d in enumerate(model["mod_dirs"]):
+        p = Path(d) if os.path.isabs(d) else base_dir / d
+        if not p.is_dir():
+            raise ConfigError(f"model.mod_dirs[{i}]", f"folder not found: {p}")
+        model["mod_dirs"][i] = str(p.resolve())
+    known = known_mechanisms(model["mod_dirs"])
+    inserted = set()
+    for i, mech in enumerate(model["mechanisms"]):
+        if mech["name"] not in known:
+            raise ConfigError(f"model.mechanisms[{i}].name",
+                              f"unknown mechanism {mech['name']!r}; known: "
+                              + ", ".join(sorted(known)))
+        inserted.add(mech["name"])
+
+    def check_variable(entry: dict, path: str) -> None:
+        if entry["mechanism"] not in inserted:
+            raise ConfigError(f"{path}.mechanism",
+                              f"{entry['mechanism']!r} is not inserted; add it to "
+                              "model.mechanisms (inserted: " + ", ".join(sorted(inserted)) + ")")
+        variables = known[entry["mechanism"]]
+        if entry["variable"] not in variables:
+            raise ConfigError(f"{path}.variable",
+                              f"{entry['mechanism']} has no variable {entry['variable']!r}; "
+                              "expected one of: " + ", ".join(sorted(variables)))
+
+    for i, fixed in enumerate(model["fixed"]):
+        check_variable(fixed, f"model.fixed[{i}]")
+
+    names = []
+    for i, p in enumerate(cfg["parameters"]):
+        path = f"parameters[{i}]"
+        check_variable(p, path)
+        if p["name"] is None:
+            p["name"] = f"{p['variable']}_{p['mechanism']}"
+        if p["low"] >= p["high"]:
+            raise ConfigError(f"{path}.low", f"must be < high (got {p['low']} >= {p['high']})")
+        if p["scale"] == "log" and p["low"] <= 0:
+            raise ConfigError(f"{path}.low", f"must be > 0 for scale: log (got {p['low']})")
+        if p["name"] in names:
+            raise ConfigError(f"{path}.name", f"duplicate parameter name {p['name']!r}")
+        names.append(p["name"])
+
+    protocols = {}
+    for i, prot in enumerate(cfg["protocols"]):
+        path = f"protocols[{i}]"
+        if prot["name"] in protocols:
+            raise ConfigError(f"{path}.name", f"duplicate protocol name {prot['name']!r}")
+        if not re.fullmatch(r"[A-Za-z_][\w-]*", prot["name"]):
+            raise ConfigError(f"{path}.name", "must be letters, digits, _ or - "
+                              f"(got {prot['name']!r})")
+        end = prot["delay"] + prot["duration"]
+        if end > prot["tstop"]:
+            raise ConfigError(f"{path}.tstop", "must be >= delay + duration "
+                              f"(got {prot['tstop']} < {end})")
+        protocols[prot["name"]] = prot
+
+    efel_names = efel_feature_names()
+    seen = set()
+    for i, feat in enumerate(cfg["features"]):
+        path = f"features[{i}]"
+        prot, _, efel_name = feat.partition(".")
+        if not efel_name:
+            raise ConfigError(path, f"must be PROTOCOL.FEATURE, e.g. "
+                              f"{next(iter(protocols))}.mean_frequency (got {feat!r})")
+        if prot not in protocols:
+            raise ConfigError(path, f"unknown protocol {prot!r}; defined: "
+                              + ", ".join(protocols))
+        if efel_name not in efel_names:
+            close = sorted(n for n in efel_names if efel_name.lower()[:6] in n.lower())[:5]
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise ConfigError(path, f"unknown eFEL feature {efel_name!r}{hint}")
+        if feat in seen:
+            raise ConfigError(path, f"duplicate feature {feat!r}")
+        seen.add(feat)
+
+    for i, rule in enumerate(cfg["validity"]):
+        path = f"validity[{i}]"
+        if rule["feature"] not in seen:
+            raise ConfigError(f"{path}.feature", f"{rule['feature']!r} is not in features; "
+                              "add it there first")
+        has_range = rule["low"] is not None or rule["high"] is not None
+        has_stats = rule["mean"] is not None or rule["std"] is not None
+        if has_range == has_stats:
+            raise ConfigError(path, "give either low/high or mean/std (n_std), not "
+                              + ("both" if has_range else "neither"))
+        if has_stats and (rule["mean"] is None or rule["std"] is None):
+            raise ConfigError(path, "mean and std go together")
+        if (has_range and rule["low"] is not None and rule["high"] is not None
+                and rule["low"] >= rule["high"]):
+            raise ConfigError(f"{path}.low",
+                              f"must be < high (got {rule['low']} >= {rule['high']})")
+
+    sim = cfg["simulation"]
+    if sim["record_dt"] < sim["dt"]:
+        raise ConfigError("simulation.record_dt",
+                          f"must be >= simulation.dt (got {sim['record_dt']} < {sim['dt']})")
+
+    analysis = cfg["analysis"]
+    if analysis["max_order"] < analysis["min_order"]:
+        raise ConfigError("analysis.max_order", "must be >= analysis.min_order (got "
+                          f"{analysis['max_order']} < {analysis['min_order']})")
+    n_vars = {"params": len(names), "features": len(seen),
+              "both": len(names) + len(seen)}[analysis["variables"]]
+    if analysis["max_order"] > n_vars:
+        raise ConfigError("analysis.max_order", f"must be <= the number of analysed "
+                          f"variables ({n_vars} {analysis['variables']}), got "
+                          f"{analysis['max_order']}")
+
+
+def validate(raw: Any, base_dir: str | os.PathLike = ".") -> dict:
+    """Validate a parsed config and return it resolved (defaults filled in)."""
+    if not isinstance(raw, dict):
+        raise ConfigError("", "the config must be a YAML mapping of sections "
+                          "(name, model, parameters, sampling, protocols, ...)")
+    cfg = _validate_mapping(raw, SCHEMA, "")
+    _check_semantics(cfg, Path(base_dir))
+    return cfg
+
+
+def load(path: str | os.PathLike) -> dict:
+    """Read and validate a campaign config file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError("", f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError("", f"{path} is not valid YAML: {exc}") from None
+    return validate(raw, path.parent)
+
+
+def dumps(cfg: dict) -> str:
+    """The resolved config as canonical text (stored in results files)."""
+    return json.dumps(cfg, sort_keys=True, indent=1)
+
+
+def config_hash(cfg: dict) -> str:
+    return hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def diff(old: dict, new: dict, path: str = "") -> list[str]:
+    """Key paths whose values differ between two resolved configs."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for key in sorted(set(old) | set(new)):
+            sub = f"{path}.{key}" if path else key
+            if key not in old or key not in new:
+                out.append(sub)
+            else:
+                out.extend(diff(old[key], new[key], sub))
+        return out
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return [d for i, (a, b) in enumerate(zip(old, new)) for d in diff(a, b, f"{path}[{i}]")]
+    return [] if old == new else [path or "(root)"]
+
+
+def feature_names(cfg: dict) -> list[str]:
+    return list(cfg["features"])
+
+
+def parameter_names(cfg: dict) -> list[str]:
+    return [p["name"] for p in cfg["parameters"]]
