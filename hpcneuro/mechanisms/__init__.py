@@ -1,0 +1,120 @@
+"""NEURON mechanisms (.mod files) shipped with hpcneuro, and their compile cache.
+
+Every rank must load the same compiled library. Compiling is slow (seconds) and
+racy if many ranks do it at once, so the library is built once per distinct set of
+.mod contents into a cache folder keyed by their hash, under a file lock, and
+reused by every later run, rank and campaign.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from hpcneuro.errors import UserError
+
+PACKAGE_MOD_DIR = Path(__file__).resolve().parent
+
+_loaded: set[str] = set()
+
+
+def cache_root() -> Path:
+    """Folder holding compiled mechanism libraries (``$HPCNEURO_CACHE`` overrides)."""
+    base = os.environ.get("HPCNEURO_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "hpcneuro")
+    return Path(base) / "mechanisms"
+
+
+def mod_files(extra_dirs: Iterable[str | os.PathLike] = ()) -> list[Path]:
+    """The package's .mod files plus those of ``extra_dirs``; names must be unique."""
+    files = sorted(PACKAGE_MOD_DIR.glob("*.mod"))
+    seen = {f.name: f for f in files}
+    for d in extra_dirs:
+        d = Path(d)
+        if not d.is_dir():
+            raise UserError(f"model.mod_dirs: {d} is not a folder of .mod files")
+        for f in sorted(d.glob("*.mod")):
+            if f.name in seen:
+                raise UserError(
+                    f"model.mod_dirs: {f} has the same file name as {seen[f.name]}; "
+                    "rename one of them (NEURON mechanisms must be unique)")
+            seen[f.name] = f
+            files.append(f)
+    return files
+
+
+def _digest(files: Sequence[Path]) -> str:
+    import neuron  # the compiled library is specific to the NEURON version
+
+    h = hashlib.sha256(f"neuron {neuron.__version__}".encode())
+    for f in files:
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _find_library(build_dir: Path) -> Path | None:
+    for pattern in ("*/libnrnmech.so", "*/.libs/libnrnmech.so", "*/libnrnmech.dylib"):
+        hits = sorted(build_dir.glob(pattern))
+        if hits:
+            return hits[0]
+    return None
+
+
+def _nrnivmodl() -> str:
+    local = Path(sys.executable).parent / "nrnivmodl"
+    found = str(local) if local.exists() else shutil.which("nrnivmodl")
+    if not found:
+        raise UserError("nrnivmodl not found: install NEURON (pip install neuron) "
+                        "or run scripts/install.sh")
+    return found
+
+
+def compile_mechanisms(extra_dirs: Iterable[str | os.PathLike] = ()) -> Path:
+    """Compile (or reuse from the cache) all mechanisms; return the library path."""
+    files = mod_files(extra_dirs)
+    key = _digest(files)
+    root = cache_root()
+    target = root / key
+    lib = _find_library(target) if target.exists() else None
+    if lib is not None:
+        return lib
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        lib = _find_library(target) if target.exists() else None
+        if lib is not None:  # another process finished while we waited
+            return lib
+        work = Path(tempfile.mkdtemp(prefix=f"{key}.", dir=root))
+        for f in files:
+            shutil.copy2(f, work / f.name)
+        proc = subprocess.run([_nrnivmodl(), "."], cwd=work, capture_output=True, text=True)
+        lib = _find_library(work)
+        if proc.returncode != 0 or lib is None:
+            shutil.rmtree(work, ignore_errors=True)
+            output = (proc.stdout + proc.stderr).strip().splitlines()
+            detail = "\n".join(line for line in output if line.strip())[-4000:]
+            raise UserError(
+                "the NEURON mechanisms did not compile (nrnivmodl failed); "
+                f"fix the .mod file named below:\n{detail}")
+        os.replace(work, target)  # atomic: readers never see a half-built folder
+    return _find_library(target)
+
+
+def load_mechanisms(extra_dirs: Iterable[str | os.PathLike] = ()) -> Path:
+    """Compile if needed and load the mechanism library into this process's NEURON."""
+    lib = compile_mechanisms(extra_dirs)
+    if str(lib) not in _loaded:
+        from neuron import h
+
+        if not h.nrn_load_dll(str(lib)):
+            raise UserError(f"NEURON could not load the mechanism library {lib}")
+        _loaded.add(str(lib))
+    return lib
