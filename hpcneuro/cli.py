@@ -1,0 +1,386 @@
+"""Command line: ``hpcneuro COMMAND ...`` (also ``python -m hpcneuro``).
+
+Each command validates its input first and exits with status 2 and a one-line
+message naming the problem when the input is wrong, before any output is touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from hpcneuro.errors import EnvironmentProblem, UserError
+
+log = logging.getLogger("hpcneuro")
+
+EPILOG = """\
+typical use:
+  hpcneuro run configs/demo.yaml --np 2          simulate, analyse and report in one go
+  mpiexec -n 64 hpcneuro simulate campaign.yaml -o results.h5
+  hpcneuro status results.h5
+  hpcneuro analyze results.h5 -o oinfo.h5 --max-order 5
+  hpcneuro oinfo table.csv -o oinfo.h5 --columns a,b,c,d
+
+Run 'hpcneuro COMMAND --help' for the options of each command.
+"""
+
+
+def _setup_logging(rank: int = 0, verbose: bool = False) -> None:
+    level = logging.DEBUG if verbose else logging.INFO
+    logging.basicConfig(level=level if rank == 0 else logging.WARNING,
+                        format=f"%(asctime)s [hpcneuro{'' if rank == 0 else f' rank {rank}'}] "
+                               "%(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
+
+
+# --- simulate -----------------------------------------------------------------------
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from mpi4py import MPI  # noqa: F401 - must precede NEURON so that it uses this MPI
+
+    from hpcneuro import config as configuration
+    from hpcneuro.driver import mpi_world, simulate
+
+    comm = mpi_world()
+    _setup_logging(comm.rank, args.verbose)
+    cfg = configuration.load(args.config)
+    simulate(cfg, str(args.output), resume=args.resume, retry_failed=args.retry_failed,
+             overwrite=args.overwrite, comm=comm)
+    return 0
+
+
+def _add_simulate(sub) -> None:
+    p = sub.add_parser(
+        "simulate", help="run a simulation campaign into one HDF5 file (MPI-parallel)",
+        description="Simulate every sample of a campaign in NEURON, extract its eFEL features "
+                    "and write them to RESULTS.h5. Run alone or under 'mpiexec -n N': ranks "
+                    "claim blocks of samples dynamically and write one shared file through "
+                    "MPI-IO. Rerunning the same command resumes a stopped campaign.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  mpiexec -n 2 hpcneuro simulate configs/demo.yaml -o results.h5")
+    p.add_argument("config", help="campaign configuration (YAML)")
+    p.add_argument("-o", "--output", required=True, help="results file to write (HDF5)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an existing results file (run only pending samples); "
+                        "refused if the configuration changed")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="when resuming, also rerun samples that failed")
+    p.add_argument("--overwrite", action="store_true",
+                   help="discard an existing results file and start over")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.set_defaults(func=cmd_simulate)
+
+
+# --- status -------------------------------------------------------------------------
+
+def format_status(summary: dict) -> str:
+    from hpcneuro.store import STATUS_NAMES
+
+    n = summary["n_samples"]
+    lines = [f"campaign {summary['name']!r}: {n} samples"]
+    for code, name in STATUS_NAMES.items():
+        count = summary["counts"][code]
+        lines.append(f"  {name:<26} {count:>10}  ({100 * count / n:5.1f}%)")
+    lines.append(f"  {'valid models':<26} {summary['n_valid']:>10}")
+    rate, eta = summary["rate"], summary["eta_seconds"]
+    lines.append(f"  throughput: {rate:.1f} samples/s" if rate == rate else
+                 "  throughput: not enough finished samples yet")
+    if summary["counts"][0] == 0:
+        lines.append("  complete")
+    elif eta == eta:
+        lines.append(f"  ETA: {time.strftime('%H:%M:%S', time.gmtime(eta))} at that rate")
+    return "\n".join(lines)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from hpcneuro.store import read_summary
+
+    print(format_status(read_summary(args.results)))
+    return 0
+
+
+def _add_status(sub) -> None:
+    p = sub.add_parser("status", help="samples done, failed, pending; throughput; ETA",
+                       description="Read a results file (running or stopped campaign) and "
+                                   "print how many samples are done, failed and pending, "
+                                   "the throughput and the time left.")
+    p.add_argument("results", help="RESULTS.h5")
+    p.set_defaults(func=cmd_status)
+
+
+# --- oinfo and analyze -----------------------------------------------------------------
+
+def _add_oinfo_options(p) -> None:
+    p.add_argument("-o", "--output", required=True, help="OINFO.h5 to write")
+    p.add_argument("--min-order", type=int, default=3, help="smallest multiplet size (default 3)")
+    p.add_argument("--max-order", type=int, default=None,
+                   help="largest multiplet size (default min(N, 5))")
+    p.add_argument("--target", default=None,
+                   help="only multiplets containing this column (e.g. one feature plus "
+                        "parameters)")
+    p.add_argument("--estimator", choices=("gc", "gauss"), default="gc",
+                   help="gc: Gaussian copula (default, rank-based); gauss: plain Gaussian")
+    p.add_argument("--bias-correct", action="store_true",
+                   help="subtract the Gaussian small-sample entropy bias")
+    p.add_argument("--units", choices=("nats", "bits"), default="nats")
+    p.add_argument("--bootstrap", type=int, default=0, metavar="B",
+                   help="bootstrap resamples for confidence intervals (default 0: none)")
+    p.add_argument("--top", type=int, default=100, metavar="K",
+                   help="most synergistic and most redundant multiplets kept per order")
+    p.add_argument("--scheduler", default="local",
+                   help="none (in-process), local (Dask LocalCluster, default), slurm "
+                        "(dask-jobqueue SLURMCluster) or a scheduler address tcp://HOST:PORT")
+    p.add_argument("--n-workers", type=int, default=None, help="Dask workers (default: cores)")
+    p.add_argument("--seed", type=int, default=0, help="seed for bootstrap resampling")
+
+
+def _oinfo_kwargs(args: argparse.Namespace) -> dict:
+    return dict(min_order=args.min_order, max_order=args.max_order, target=args.target,
+                estimator=args.estimator, bias_correct=args.bias_correct, units=args.units,
+                bootstrap=args.bootstrap, top=args.top, scheduler=args.scheduler,
+                n_workers=args.n_workers, seed=args.seed, progress=sys.stderr.isatty())
+
+
+def cmd_oinfo(args: argparse.Namespace) -> int:
+    from hpcneuro.oinfo import compute_oinfo
+    from hpcneuro.tables import read_table
+
+    _setup_logging()
+    columns = [c.strip() for c in args.columns.split(",")] if args.columns else None
+    data, names = read_table(args.table, columns)
+    result = compute_oinfo(data, names, **_oinfo_kwargs(args))
+    result.write(args.output)
+    print(result.summary_text())
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _add_oinfo(sub) -> None:
+    p = sub.add_parser(
+        "oinfo", help="O-information of every multiplet of a table's columns",
+        description="O-information (synergy < 0 < redundancy) of every multiplet of columns, "
+                    "orders min..max, for any table: CSV/TSV (optionally .gz, header row = "
+                    "names), .npy, or FILE.h5:/path/to/2d-dataset. Rows are samples.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  hpcneuro oinfo expression.csv.gz -o oinfo.h5 --max-order 4 "
+               "--columns Scn1a,Kcnc1,Hcn1,Cacna1g")
+    p.add_argument("table", help="CSV/TSV[.gz], .npy or FILE.h5:/dataset")
+    p.add_argument("--columns", default=None, help="comma-separated column names to use")
+    _add_oinfo_options(p)
+    p.set_defaults(func=cmd_oinfo)
+
+
+def analysis_table(results: str, variables: str, valid_only: bool):
+    """The analysed matrix of a results file: (T, N) data and its column names."""
+    import h5py
+    import numpy as np
+
+    from hpcneuro.store import DONE
+
+    try:
+        f = h5py.File(results, "r")
+    except OSError as exc:
+        raise UserError(f"{results}: cannot open results file ({exc})") from None
+    with f:
+        keep = f["status"][:] == DONE
+        if valid_only:
+            keep &= f["valid"][:] == 1
+        parts, names = [], []
+        if variables in ("params", "both"):
+            parts.append(f["params"][:][keep])
+            names += [str(n) for n in f["params"].attrs["names"]]
+        if variables in ("features", "both"):
+            parts.append(f["features"][:][keep])
+            names += [str(n) for n in f["features"].attrs["names"]]
+    data = np.hstack(parts)
+    if data.shape[0] == 0:
+        which = "valid models" if valid_only else "finished samples"
+        raise UserError(f"{results} has no {which} to analyse"
+                        + ("; try --all-models" if valid_only else ""))
+    rows_ok = np.all(np.isfinite(data), axis=1)
+    if not rows_ok.all():
+        log.warning("dropping %d of %d models with undefined (NaN) features",
+                    int((~rows_ok).sum()), rows_ok.size)
+        data = data[rows_ok]
+    return data, names
+
+
+def run_analysis(results: str, output: str, variables: str, valid_only: bool,
+                 **kwargs) -> "object":
+    from hpcneuro.oinfo import compute_oinfo
+
+    data, names = analysis_table(results, variables, valid_only)
+    log.info("O-information over %d %s of %d models", len(names), variables, data.shape[0])
+    result = compute_oinfo(data, names, **kwargs)
+    result.write(output)
+    return result
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    _setup_logging()
+    result = run_analysis(args.results, args.output, args.variables, not args.all_models,
+                          **_oinfo_kwargs(args))
+    print(result.summary_text())
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _add_analyze(sub) -> None:
+    p = sub.add_parser(
+        "analyze", help="O-information over a simulation results file",
+        description="The O-information engine of 'hpcneuro oinfo' on a results file: over "
+                    "the parameters, the features or both, of valid models by default.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  hpcneuro analyze results.h5 -o oinfo.h5\n"
+               "  hpcneuro analyze results.h5 -o oinfo.h5 --variables both "
+               "--target step_200.mean_frequency")
+    p.add_argument("results", help="RESULTS.h5 from 'hpcneuro simulate'")
+    p.add_argument("--variables", choices=("params", "features", "both"), default="params",
+                   help="which columns to analyse (default params)")
+    p.add_argument("--all-models", action="store_true",
+                   help="use every finished model, not only the valid ones")
+    _add_oinfo_options(p)
+    p.set_defaults(func=cmd_analyze)
+
+
+# --- run and report ---------------------------------------------------------------------
+
+def _mpiexec() -> str:
+    found = shutil.which("mpiexec") or shutil.which("mpirun")
+    if not found:
+        raise EnvironmentProblem("mpiexec not found on PATH: install an MPI (scripts/install.sh) "
+                                 "or use --np 1")
+    return found
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from hpcneuro import config as configuration
+    from hpcneuro import report
+    from hpcneuro.store import read_summary
+
+    _setup_logging()
+    cfg = configuration.load(args.config)  # fail fast, before any process starts
+    rundir = Path(args.output or Path("runs") / cfg["name"])
+    rundir.mkdir(parents=True, exist_ok=True)
+    results, oinfo_file = rundir / "results.h5", rundir / "oinfo.h5"
+    started = time.time()
+    cmd = [sys.executable, "-m", "hpcneuro", "simulate", str(args.config), "-o", str(results)]
+    if args.overwrite:
+        cmd.append("--overwrite")
+    if args.np > 1:
+        cmd = [_mpiexec(), "-n", str(args.np)] + cmd
+    log.info("simulating: %s", " ".join(cmd))
+    proc = subprocess.run(cmd)
+    if proc.returncode != 0:
+        log.error("simulation failed (exit status %d); rerun the same command to resume",
+                  proc.returncode)
+        return proc.returncode
+    print(format_status(read_summary(str(results))))
+    analysis = cfg["analysis"]
+    result = run_analysis(
+        str(results), str(oinfo_file), analysis["variables"], analysis["valid_only"],
+        min_order=analysis["min_order"], max_order=analysis["max_order"],
+        estimator=analysis["estimator"], bias_correct=analysis["bias_correct"],
+        units=analysis["units"], top=analysis["top"], scheduler=analysis["scheduler"],
+        progress=sys.stderr.isatty())
+    print(result.summary_text())
+    page = report.build(rundir)
+    print(f"run finished in {time.time() - started:.0f} s: {results}, {oinfo_file}, {page}")
+    return 0
+
+
+def _add_run(sub) -> None:
+    p = sub.add_parser("run", help="simulate, analyse and report in one go",
+                       description="Simulate a campaign (under mpiexec with --np N), compute "
+                                   "O-information as the config's analysis section says, and "
+                                   "write a report. Outputs go to RUNDIR: results.h5, oinfo.h5, "
+                                   "report/index.html. Rerunning resumes the simulation.")
+    p.add_argument("config", help="campaign configuration (YAML)")
+    p.add_argument("-o", "--output", default=None, metavar="RUNDIR",
+                   help="run folder (default runs/NAME)")
+    p.add_argument("--np", type=int, default=1, help="MPI ranks for the simulation (default 1)")
+    p.add_argument("--overwrite", action="store_true", help="start the simulation over")
+    p.set_defaults(func=cmd_run)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from hpcneuro import report
+
+    _setup_logging()
+    print(report.build(Path(args.rundir)))
+    return 0
+
+
+def _add_report(sub) -> None:
+    p = sub.add_parser("report", help="figures and an HTML page for a run folder",
+                       description="Plot a run folder's results.h5 (and oinfo.h5 if present) "
+                                   "into RUNDIR/report/: PNG figures and index.html.")
+    p.add_argument("rundir", help="folder holding results.h5 (and oinfo.h5)")
+    p.set_defaults(func=cmd_report)
+
+
+# --- commands that later work fills in ----------------------------------------------------
+
+def _not_yet(what: str):
+    def handler(args: argparse.Namespace) -> int:
+        print(f"hpcneuro {args.command}: not implemented yet: {what}", file=sys.stderr)
+        return 4
+    return handler
+
+
+def _add_submit(sub) -> None:
+    p = sub.add_parser("submit", help="render the Slurm job scripts and submit them (not yet "
+                                      "implemented)",
+                       description="Render jobs/ templates with your options and submit "
+                                   "simulation then analysis with sbatch. Not implemented yet: "
+                                   "it arrives with the Slurm work (issue 6). Until then, "
+                                   "'sbatch' a script that runs 'mpiexec hpcneuro simulate'.")
+    p.add_argument("config")
+    p.set_defaults(func=_not_yet("Slurm submission arrives with the Slurm work (issue 6)"))
+
+
+def _add_genes(sub) -> None:
+    p = sub.add_parser("genes", help="O-information of ion-channel gene expression (not yet "
+                                     "implemented)",
+                       description="Gene-expression analysis of single-cell data. Not "
+                                   "implemented yet; meanwhile 'hpcneuro oinfo' runs on any "
+                                   "expression table.")
+    p.set_defaults(func=_not_yet("the gene-expression analysis is not built yet; "
+                                 "'hpcneuro oinfo TABLE' works on expression tables"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hpcneuro",
+        description="Distributed simulation campaigns of biophysical neuron models "
+                    "(NEURON + eFEL on MPI) and O-information analysis of how ion channels "
+                    "combine (Dask).",
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
+    parser.add_argument("--version", action="version",
+                        version=f"hpcneuro {__import__('hpcneuro').__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in (_add_run, _add_simulate, _add_status, _add_analyze, _add_oinfo, _add_report,
+                _add_submit, _add_genes):
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except (UserError, EnvironmentProblem) as exc:
+        print(f"hpcneuro {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_status
+    except KeyboardInterrupt:
+        print(f"hpcneuro {args.command}: interrupted", file=sys.stderr)
+        return 130
