@@ -1,0 +1,27 @@
+# hpcneuro: 'make demo' and 'make test' install whatever is missing first.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+NP     ?= 2
+
+.PHONY: install demo test bench clean help
+
+help:
+	@echo "make install   system MPI + parallel HDF5 (if missing), .venv, package, mechanisms"
+	@echo "make demo      install, then run configs/demo.yaml end to end on $(NP) MPI ranks"
+	@echo "make test      install, then the whole test suite"
+	@echo "make bench     install, then the benchmark scripts (prints figures, JSON last line)"
+
+install:
+	@bash scripts/install.sh
+
+demo: install
+	$(VENV)/bin/hpcneuro run configs/demo.yaml --np $(NP) -o runs/demo --overwrite
+
+test: install
+	$(PY) -m pytest tests -q -ra
+
+bench: install
+	@set -e; for s in scripts/bench_*.py; do echo "== $$s"; $(PY) $$s; done
+
+clean:
+	rm -rf runs .pytest_cache
