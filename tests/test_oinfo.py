@@ -1,0 +1,314 @@
+"""O-information engine: exactness against an independent reference, known
+cases, modes, exact merges across real Dask workers, statistics, bad input."""
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+
+import h5py
+import numpy as np
+import pytest
+
+from hpcneuro import oinfo as oi
+from hpcneuro.errors import UserError
+from hpcneuro.oinfo import compute_oinfo, reference_oinfo
+
+
+def correlated(n: int, t: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(n, n))
+    return rng.normal(size=(t, n)) @ a
+
+
+def names_of(n: int) -> list[str]:
+    return [f"v{i}" for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def clusters():
+    """Real LocalClusters with 1 and 2 worker processes."""
+    from distributed import Client, LocalCluster
+
+    c1 = LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0")
+    c2 = LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0")
+    with Client(c1) as a, Client(c2) as b:
+        yield a, b
+    c1.close()
+    c2.close()
+
+
+def test_every_multiplet_matches_slogdet_reference():
+    n = 7
+    x = correlated(n, 300, seed=1)
+    res = compute_oinfo(x, names_of(n), min_order=3, max_order=7)
+    r = oi.correlation_matrix(x, "gc")
+    for k in range(3, 8):
+        o = res.orders[k]
+        assert o.complete and o.n_multiplets == math.comb(n, k)
+        sets = list(itertools.combinations(range(n), k))
+        assert [tuple(s) for s in o.multiplets] == sets
+        ref = np.array([reference_oinfo(r, s) for s in sets])
+        np.testing.assert_allclose(o.oinfo, ref[:, 0], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(o.tc, ref[:, 1], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(o.dtc, ref[:, 2], rtol=1e-9, atol=1e-12)
+        # the engine's streaming statistics agree with the stored values
+        assert o.mean == pytest.approx(ref[:, 0].mean(), rel=1e-9, abs=1e-12)
+        assert o.min == pytest.approx(ref[:, 0].min(), rel=1e-9)
+        assert o.max == pytest.approx(ref[:, 0].max(), rel=1e-9)
+        assert o.n_synergistic == int((ref[:, 0] < 0).sum())
+        assert o.n_redundant == int((ref[:, 0] > 0).sum())
+        assert o.hist_counts.sum() == o.n_multiplets
+
+
+def test_kernel_top_k_values_match_reference_on_units():
+    """The bare kernel on a split tree: every heap entry equals the reference."""
+    n, kmax = 9, 9
+    r = oi.correlation_matrix(correlated(n, 200, seed=2), "gauss")
+    cfg = dict(min_order=3, max_order=kmax, offset=np.zeros(kmax + 1), scale=1.0,
+               hist_lo=np.zeros(kmax + 1), hist_inv_w=np.ones(kmax + 1), top=600, nbins=0)
+    part = None
+    for u in oi.plan_units(n, kmax, n_units=13):
+        part = oi._merge(part, oi._run_unit(r, u, cfg), 600)
+    for k in range(3, kmax + 1):
+        assert part.icount[k, 0] == math.comb(n, k)
+        for key, s in zip(part.red_key[k], part.red_idx[k]):
+            assert key == pytest.approx(reference_oinfo(r, list(s))[0], rel=1e-9)
+        for key, s in zip(part.syn_key[k], part.syn_idx[k]):
+            assert -key == pytest.approx(reference_oinfo(r, list(s))[0], rel=1e-9)
+
+
+def test_units_cover_the_tree_once():
+    for n, k, root in [(12, 6, ()), (10, 10, ()), (11, 5, (0,))]:
+        units = oi.plan_units(n, k, root, n_units=17)
+        seen = []
+        for u in units:
+            mine = []
+            for v in range(u.lo, u.hi):
+                base = u.prefix + (v,)
+                mine.append(base)
+                if not u.shallow:
+                    rest = range(v + 1, n)
+                    for j in range(1, k - len(base) + 1):
+                        mine += [base + c for c in itertools.combinations(rest, j)]
+            seen += sorted(mine)
+        want = []
+        for j in range(1, k + 1):
+            for c in itertools.combinations(range(n), j):
+                if not root or (c[0] == root[0] and len(c) > 1):
+                    want.append(c)
+        assert sorted(seen) == sorted(want)
+        assert seen == sorted(seen)  # units are contiguous in DFS (lexicographic) order
+
+
+def test_independent_variables_give_zero():
+    x = np.random.default_rng(3).normal(size=(20000, 5))
+    res = compute_oinfo(x, names_of(5), max_order=5)
+    for o in res.orders.values():
+        assert np.all(np.abs(o.oinfo) < 0.01)
+
+
+def test_common_driver_is_redundant():
+    rng = np.random.default_rng(4)
+    z = rng.normal(size=(5000, 1))
+    x = z + 0.7 * rng.normal(size=(5000, 5))
+    res = compute_oinfo(x, names_of(5), max_order=5)
+    for o in res.orders.values():
+        assert np.all(o.oinfo > 0) and o.n_redundant == o.n_multiplets
+
+
+def test_sum_is_synergistic():
+    rng = np.random.default_rng(5)
+    x1, x2 = rng.normal(size=(2, 5000))
+    y = x1 + x2 + 0.1 * rng.normal(size=5000)
+    res = compute_oinfo(np.column_stack([x1, x2, y]), ["x1", "x2", "y"], max_order=3)
+    assert res.orders[3].oinfo[0] < -0.5
+    assert res.orders[3].n_synergistic == 1
+
+
+def test_targeted_mode_equals_full_enumeration_subset():
+    n = 8
+    x = correlated(n, 400, seed=6)
+    full = compute_oinfo(x, names_of(n), max_order=6)
+    tgt = compute_oinfo(x, names_of(n), max_order=6, target="v3")
+    assert tgt.attrs["target"] == "v3"
+    for k in range(3, 7):
+        t = tgt.orders[k]
+        assert t.n_multiplets == math.comb(n - 1, k - 1)
+        assert all(3 in row for row in t.multiplets)
+        lookup = {tuple(s): v for s, v in zip(full.orders[k].multiplets, full.orders[k].oinfo)}
+        want = np.array([lookup[tuple(s)] for s in t.multiplets])
+        np.testing.assert_allclose(t.oinfo, want, rtol=1e-12, atol=1e-14)
+        assert t.mean == pytest.approx(want.mean(), rel=1e-9, abs=1e-12)
+    # top-K mode in targeted mode: the kept multiplets contain the target too
+    top = compute_oinfo(x, names_of(n), max_order=6, target="v3", top=2, store_all_max=0)
+    for k in range(3, 7):
+        assert all(3 in row for row in top.orders[k].multiplets)
+
+
+def test_gradient_is_parent_minus_child():
+    n = 6
+    x = correlated(n, 300, seed=7)
+    res = compute_oinfo(x, names_of(n), max_order=5, gradient=True, bias_correct=True,
+                        units="bits", target="v2")
+    r = oi.correlation_matrix(x, "gc")
+    off = oi.bias_offsets(5, 300, True)
+    for k, o in res.orders.items():
+        assert o.gradient.shape == (len(o.multiplets), k)
+        for row, g in zip(o.multiplets, o.gradient):
+            full = (reference_oinfo(r, list(row))[0] + off[k]) / math.log(2)
+            for q in range(k):
+                sub = [v for i, v in enumerate(row) if i != q]
+                child = (reference_oinfo(r, sub)[0] + off[k - 1]) / math.log(2) if k > 3 else 0.0
+                assert g[q] == pytest.approx(full - child, rel=1e-9, abs=1e-12)
+
+
+def test_identical_for_one_and_two_workers_and_top_k_exact(clusters):
+    c1, c2 = clusters
+    n = 16
+    x = correlated(n, 300, seed=8)
+    kw = dict(max_order=7, top=25, store_all_max=0, n_units=24)
+    a = compute_oinfo(x, names_of(n), client=c1, **kw)
+    b = compute_oinfo(x, names_of(n), client=c2, **kw)
+    c = compute_oinfo(x, names_of(n), scheduler="none", **kw)
+    assert b.attrs["n_workers"] == 2 and a.attrs["n_workers"] == 1
+    full = compute_oinfo(x, names_of(n), max_order=7, store_all_max=10**9)
+    for k in range(3, 8):
+        for other in (b, c):
+            ra, rb = a.orders[k], other.orders[k]
+            assert (ra.mean, ra.std, ra.min, ra.max) == (rb.mean, rb.std, rb.min, rb.max)
+            assert (ra.n_synergistic, ra.n_redundant) == (rb.n_synergistic, rb.n_redundant)
+            np.testing.assert_array_equal(ra.hist_counts, rb.hist_counts)
+            np.testing.assert_array_equal(ra.multiplets, rb.multiplets)
+            np.testing.assert_array_equal(ra.oinfo, rb.oinfo)
+        # exact top-K: brute force sort of every multiplet
+        f = full.orders[k]
+        neg = np.argsort(f.oinfo, kind="stable")[:25]
+        pos = np.argsort(-f.oinfo, kind="stable")[:25]
+        want = {tuple(f.multiplets[i]) for i in neg if f.oinfo[i] < 0}
+        want |= {tuple(f.multiplets[i]) for i in pos if f.oinfo[i] > 0}
+        assert {tuple(s) for s in a.orders[k].multiplets} == want
+        assert np.all(np.diff(a.orders[k].oinfo) >= 0)
+        assert a.orders[k].mean == pytest.approx(f.mean, rel=1e-12)
+
+
+def test_local_scheduler_string():
+    n = 6
+    x = correlated(n, 200, seed=9)
+    a = compute_oinfo(x, names_of(n), max_order=4, scheduler="local", n_workers=1)
+    b = compute_oinfo(x, names_of(n), max_order=4)
+    np.testing.assert_array_equal(a.orders[4].oinfo, b.orders[4].oinfo)
+
+
+def test_bootstrap_ci_covers_truth_of_known_gaussian():
+    rng = np.random.default_rng(10)
+    cov = np.array([[1.0, 0.6, 0.5, 0.0], [0.6, 1.0, 0.4, 0.3], [0.5, 0.4, 1.0, -0.2],
+                    [0.0, 0.3, -0.2, 1.0]])
+    x = rng.multivariate_normal(np.zeros(4), cov, size=3000)
+    res = compute_oinfo(x, list("abcd"), max_order=4, estimator="gauss", bias_correct=True,
+                        bootstrap=200, seed=1)
+    for k in (3, 4):
+        o = res.orders[k]
+        truth = np.array([reference_oinfo(cov, s)[0] for s in o.multiplets])
+        assert np.all(o.ci_low <= truth) and np.all(truth <= o.ci_high)
+        assert o.mean_ci[0] <= truth.mean() <= o.mean_ci[1]
+        assert np.all(o.ci_low <= o.oinfo + 1e-3) and np.all(o.oinfo - 1e-3 <= o.ci_high)
+
+
+def test_permutation_pvalues_and_fdr():
+    rng = np.random.default_rng(11)
+    z = rng.normal(size=(500, 1))
+    x = np.column_stack([z + 0.5 * rng.normal(size=(500, 3)), rng.normal(size=(500, 2))])
+    res = compute_oinfo(x, names_of(5), max_order=3, permutations=20, seed=2)
+    o = res.orders[3]
+    assert np.all((o.pvalue > 0) & (o.pvalue <= 1)) and np.all(o.qvalue >= o.pvalue - 1e-15)
+    i = [tuple(s) for s in o.multiplets].index((0, 1, 2))
+    assert o.pvalue[i] == pytest.approx(1 / (1 + 20 * len(o.oinfo)))  # beyond every null value
+    assert o.qvalue[i] < 0.05
+    q = oi.bh_fdr(np.array([0.01, 0.04, 0.03, 0.5]))
+    np.testing.assert_allclose(q, [0.04, 0.16 / 3, 0.16 / 3, 0.5])
+
+
+def test_bias_and_units():
+    n = 5
+    x = correlated(n, 100, seed=12)
+    a = compute_oinfo(x, names_of(n), max_order=4)
+    b = compute_oinfo(x, names_of(n), max_order=4, units="bits", bias_correct=True)
+    off = oi.bias_offsets(4, 100, True)
+    for k in (3, 4):
+        np.testing.assert_allclose(b.orders[k].oinfo, (a.orders[k].oinfo + off[k]) / math.log(2),
+                                   rtol=1e-12, atol=1e-15)
+    assert oi.bias_offsets(3, 100, True)[2] == pytest.approx(0.0, abs=1e-15)
+
+
+def test_write_layout(tmp_path):
+    n = 7
+    x = correlated(n, 300, seed=13)
+    res = compute_oinfo(x, names_of(n), max_order=5, target="v1", top=3, store_all_max=15,
+                        bias_correct=True, units="bits", bootstrap=5, permutations=5,
+                        gradient=True)
+    path = tmp_path / "OINFO.h5"
+    res.write(str(path))
+    with h5py.File(path, "r") as f:
+        assert [v.decode() for v in f["variables"][()]] == names_of(n)
+        assert f.attrs["estimator"] == "gc" and f.attrs["units"] == "bits"
+        assert bool(f.attrs["bias_correct"]) and f.attrs["n_samples"] == 300
+        assert f.attrs["target"] == "v1"
+        s = f["summary"][()]
+        assert s["order"].tolist() == [3, 4, 5]
+        assert s["n_multiplets"].tolist() == [15, 20, 15]
+        for k in (3, 4, 5):
+            g = f[f"order_{k}"]
+            m = g["multiplets"][()]
+            assert m.shape[1] == k and np.all(np.diff(m, axis=1) > 0)
+            assert g["oinfo"].shape == (m.shape[0],)
+            assert g.attrs["complete"] == (k != 4)
+            for name in ("ci_low", "ci_high", "pvalue", "qvalue", "gradient", "hist_counts"):
+                assert name in g
+    text = res.summary_text()
+    assert "order" in text and "v1" in text and "bits" in text
+
+
+# ---------------------------------------------------------------- bad input
+
+def test_fewer_samples_than_variables():
+    with pytest.raises(UserError, match="samples"):
+        compute_oinfo(np.random.default_rng(0).normal(size=(5, 8)), names_of(8))
+
+
+def test_nan_and_inf_are_errors_or_dropped():
+    x = correlated(5, 200, seed=14)
+    x[3, 2] = np.nan
+    x[7, 4] = np.inf
+    with pytest.raises(UserError, match="v2.*v4"):
+        compute_oinfo(x, names_of(5))
+    res = compute_oinfo(x, names_of(5), nan_policy="drop", max_order=3)
+    assert res.attrs["n_samples"] == 198
+
+
+def test_constant_and_duplicated_columns_are_dropped(caplog):
+    x = correlated(5, 200, seed=15)
+    x = np.column_stack([x, np.full(200, 3.0), 2 * x[:, 1] + 1])
+    with caplog.at_level(logging.WARNING):
+        res = compute_oinfo(x, names_of(7), max_order=4)
+    assert res.dropped == ["v5", "v6"] and res.variables == names_of(5)
+    assert "constant" in caplog.text and "duplicates" in caplog.text
+    with pytest.raises(UserError, match="constant"):
+        compute_oinfo(x, names_of(7), target="v5")
+
+
+def test_orders_names_and_options_out_of_range():
+    x = correlated(5, 200, seed=16)
+    for kw, msg in [(dict(max_order=6), "out of range"), (dict(min_order=2), "out of range"),
+                    (dict(min_order=5, max_order=4), "out of range"),
+                    (dict(target="nope"), "unknown target"), (dict(estimator="knn"), "estimator"),
+                    (dict(units="dits"), "units"), (dict(bootstrap=-1), "bootstrap")]:
+        with pytest.raises(UserError, match=msg):
+            compute_oinfo(x, names_of(5), **kw)
+    with pytest.raises(UserError, match="names"):
+        compute_oinfo(x, names_of(4))
+    with pytest.raises(UserError, match="at least 3"):
+        compute_oinfo(x[:, :2], names_of(2))
+    collinear = np.column_stack([x, x[:, 0] + x[:, 1]])
+    with pytest.raises(UserError, match="linearly dependent"):
+        compute_oinfo(collinear, names_of(6), estimator="gauss")
