@@ -12,8 +12,9 @@ import subprocess
 import sys
 from typing import Any, Callable
 
-MPI_PROBE = ("from mpi4py import MPI; c = MPI.COMM_WORLD; "
-             "print('rank', c.Get_rank(), 'of', c.Get_size(), flush=True)")
+# one write() per rank: mpiexec interleaves the ranks' output at write boundaries
+MPI_PROBE = ("import os; from mpi4py import MPI; c = MPI.COMM_WORLD; "
+             "os.write(1, f'rank {c.Get_rank()} of {c.Get_size()}\\n'.encode())")
 
 
 def check_h5py_mpi(h5py_config: Any) -> str | None:
