@@ -32,10 +32,17 @@ Run 'hpcneuro COMMAND --help' for the options of each command.
 
 
 def _setup_logging(rank: int = 0, verbose: bool = False) -> None:
-    level = logging.DEBUG if verbose else logging.INFO
-    logging.basicConfig(level=level if rank == 0 else logging.WARNING,
-                        format=f"%(asctime)s [hpcneuro{'' if rank == 0 else f' rank {rank}'}] "
-                               "%(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
+    """hpcneuro's own log lines on stderr (rank 0 only at INFO); libraries stay quiet."""
+    # Dask reads this when distributed is first imported, here and in worker processes
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(
+        f"%(asctime)s [hpcneuro{'' if rank == 0 else f' rank {rank}'}] %(message)s",
+        datefmt="%H:%M:%S"))
+    log.handlers[:] = [handler]
+    log.propagate = False
+    log.setLevel(logging.DEBUG if verbose else logging.INFO if rank == 0 else logging.WARNING)
+    logging.basicConfig(level=logging.WARNING)
 
 
 # --- simulate -----------------------------------------------------------------------

@@ -102,6 +102,7 @@ def plot_oinfo(oinfo: dict, path: Path) -> None:
         ax.scatter(np.full(o.size, k) + jitter, o, s=8,
                    c=np.where(o < 0, "tab:red", "tab:blue"), alpha=0.7)
     ax.axhline(0, color="k", lw=0.8)
+    ax.set_xticks(orders)
     ax.set_xlabel("order (multiplet size)")
     ax.set_ylabel(f"O-information ({oinfo['attrs'].get('units', 'nats')})")
     ax.set_title("stored multiplets: red synergy, blue redundancy", fontsize=9)
@@ -113,6 +114,7 @@ def plot_oinfo(oinfo: dict, path: Path) -> None:
     total = np.maximum(syn + red, 1)
     ax.bar(x, syn / total, color="tab:red", label="synergistic (O < 0)")
     ax.bar(x, red / total, bottom=syn / total, color="tab:blue", label="redundant (O > 0)")
+    ax.set_xticks(x)
     ax.set_xlabel("order")
     ax.set_ylabel("fraction of all multiplets")
     ax.set_ylim(0, 1)
