@@ -123,8 +123,20 @@ SCHEMA: dict[str, Any] = {
     }),
     "parameters": Field(ListOf(PARAMETER, 1), doc="sampled parameters"),
     "sampling": Field({
-        "method": Field(str, "uniform", choices=("uniform",)),
-        "n_samples": Field(int, doc="number of models", check=_at_least(1)),
+        "method": Field(str, "uniform", "how the unit cube is filled",
+                        choices=("uniform", "sobol", "lhs", "grid", "table")),
+        "n_samples": Field(int, None, "number of models (grid: points_per_axis ** P; "
+                                      "table: its number of rows, if omitted)"),
+        "points_per_axis": Field(int, None, "grid only: points along every parameter",
+                                 check=_at_least(2)),
+        "correlation": Field(ListOf(ListOf(float)), None,
+                             "P x P rank-correlation target, through a Gaussian copula"),
+        "modules": Field(ListOf({
+            "parameters": Field(ListOf(str, 2), doc="names of coregulated parameters"),
+            "rho": Field(float, doc="within-module correlation, in (-1, 1)"),
+        }), [], "groups of coregulated parameters (a block correlation matrix)"),
+        "table": Field(str, None, "table only: CSV/TSV/.npy/FILE.h5:/dataset with one column "
+                                  "per parameter name"),
     }),
     "protocols": Field(ListOf(PROTOCOL, 1)),
     "features": Field(ListOf(str), [], "PROTOCOL.FEATURE names (eFEL features)"),
@@ -380,6 +392,10 @@ def _check_semantics(cfg: dict, base_dir: Path) -> None:
                 and rule["low"] >= rule["high"]):
             raise ConfigError(f"{path}.low",
                               f"must be < high (got {rule['low']} >= {rule['high']})")
+
+    from hpcneuro.sampling import validate_sampling
+
+    validate_sampling(cfg["sampling"], cfg["parameters"], base_dir)
 
     sim = cfg["simulation"]
     if sim["record_dt"] < sim["dt"]:

@@ -29,6 +29,22 @@ def to_physical(u: np.ndarray, parameters: list[dict]) -> np.ndarray:
     return np.where(log, log_vals, lin_vals)
 
 
+def validate_sampling(sampling: dict, parameters: list[dict], base_dir) -> None:
+    """Semantic checks of the ``sampling`` section; fills in ``n_samples`` where implied.
+
+    Raises ConfigError naming the key path (``sampling.xxx``).
+    """
+    from hpcneuro.errors import ConfigError
+
+    if sampling["method"] != "uniform":
+        raise ConfigError("sampling.method", f"{sampling['method']!r} is not available yet; "
+                          "use uniform")
+    if sampling["n_samples"] is None:
+        raise ConfigError("sampling.n_samples", "is required for method uniform")
+    if sampling["n_samples"] < 1:
+        raise ConfigError("sampling.n_samples", f"must be >= 1 (got {sampling['n_samples']})")
+
+
 class Sampler:
     """Draws the parameters of samples by index for a validated config."""
 
