@@ -401,3 +401,37 @@ def test_all_channels_together_stay_finite(h):
     v = np.array(v)
     assert np.all(np.isfinite(v))
     assert -120 < v.min() and v.max() < 80
+
+
+def test_cortical_regular_spiking_soma(h):
+    """All channels together in a 69 um soma (Rin ~100 MOhm, tau_m ~12 ms) with the
+    centre of the suggested cortical parameter box: regular spiking with adaptation,
+    AP shape in the range of mouse M1 IT pyramidal cells (Scala et al. 2021, 34 degC)."""
+    params = dict(gbar_NaT=0.2, gbar_Kv3_1=0.02, gbar_NaP=5e-5, gbar_K_P=3e-3,
+                  gbar_K_T=2e-3, gbar_Im=5e-4, gbar_Ih=6e-5, gbar_Ca_HVA=3e-4,
+                  gbar_Ca_LVA=1e-3, gbar_SK=1e-3, gamma_CaDynamics=2e-3,
+                  decay_CaDynamics=200.0)
+    sec = make_soma(h, MECHANISMS, diam=69.0, g_pas=3e-5, e_pas=-62, **params)
+    sec.ena, sec.ek = 50.0, -85.0
+    stim = h.IClamp(sec(0.5))
+    stim.delay, stim.dur, stim.amp = 200.0, 1000.0, 0.3
+    _KEEP.append(stim)
+    t, v = record(h, h._ref_t), record(h, sec(0.5)._ref_v)
+    run(h, 1300, v_init=-70)
+    t, v = np.array(t), np.array(v)
+    rest = v[(t > 150) & (t < 200)].mean()
+    assert -75 < rest < -62
+    spikes = spike_times(t, v)
+    assert 8 <= len(spikes) <= 40, len(spikes)
+    isi = np.diff(spikes)
+    assert isi[-1] > 1.5 * isi[0], "spike-frequency adaptation"
+    assert np.std(isi[-4:]) < 0.1 * np.mean(isi[-4:]), "regular firing at steady state"
+    # AP half-width of the last spike (threshold-to-peak half height) 0.5-1.2 ms
+    i0 = np.searchsorted(t, spikes[-1] - 3)
+    seg_t, seg_v = t[i0:i0 + int(10 / 0.025)], v[i0:i0 + int(10 / 0.025)]
+    dv = np.gradient(seg_v, seg_t)
+    thr = seg_v[np.nonzero(dv > 20)[0][0]]
+    peak = seg_v.max()
+    assert 65 < peak - thr < 100, "AP amplitude from threshold"
+    above = seg_t[seg_v > (thr + peak) / 2]
+    assert 0.5 < above[-1] - above[0] < 1.2

@@ -8,12 +8,15 @@ cortical models (Hay et al. 2011, PLoS Comput Biol 7:e1002107).
 
   alpha_m = 0.055 (-27-v)/(exp((-27-v)/3.8)-1)   beta_m = 0.94 exp((-75-v)/17)
   alpha_h = 4.57e-4 exp((-13-v)/50)              beta_h = 0.0065/(exp((-v-15)/28)+1)
-  (1/ms; m_inf half-activation near -20 mV, slow inactivation with tau_h ~ 0.1-0.3 s)
+  (1/ms; m_inf half-activation -33 mV (-29 mV for m^2), h_inf half-inactivation
+  -58.5 mV, slow inactivation with tau_h 190-440 ms between -60 and +20 mV at T_ref)
 The removable singularity at v = -27 mV uses the limit.
 
 Temperature: these rates carry no temperature correction in the source and are used as
 they are at 34 degC in cortical models, so T_ref = 34 degC; for other temperatures the
 time constants are divided by qt = q10^((celsius - 34)/10), q10 = 2.3.
+
+qt is computed in INITIAL (h.finitialize), so set celsius before initialising.
 
 Units: gbar S/cm2, ica mA/cm2, time constants ms, v mV.
 ENDCOMMENT
@@ -21,7 +24,7 @@ ENDCOMMENT
 NEURON {
     SUFFIX Ca_HVA
     USEION ca READ eca WRITE ica
-    RANGE gbar, g, ica, q10, T_ref
+    RANGE gbar, g, qt, ica, q10, T_ref
     RANGE mInf, mTau, hInf, hTau
 }
 
@@ -43,6 +46,7 @@ ASSIGNED {
     celsius (degC)
     ica (mA/cm2)
     g (S/cm2)
+    qt (1)   : temperature factor, set in INITIAL from celsius
     mInf (1)
     mTau (ms)
     hInf (1)
@@ -64,14 +68,14 @@ DERIVATIVE states {
 }
 
 INITIAL {
+    qt = q10^((celsius - T_ref)/10)
     rates(v)
     m = mInf
     h = hInf
 }
 
 PROCEDURE rates(vm (mV)) {
-    LOCAL a, b, qt
-    qt = q10^((celsius - T_ref)/10)
+    LOCAL a, b
     UNITSOFF
     a = 0.055*efun(-(vm + 27), 3.8)
     b = 0.94*exp(-(vm + 75)/17)

@@ -13,13 +13,15 @@ cortical models (Hay et al. 2011, PLoS Comput Biol 7:e1002107, including its -10
 Temperature: T_ref = 21 degC; time constants divided by qt = q10^((celsius - 21)/10),
 q10 = 2.3. `vshift` (mV, default 0, positive = depolarised) moves both gates.
 
+qt is computed in INITIAL (h.finitialize), so set celsius before initialising.
+
 Units: gbar S/cm2, ica mA/cm2, time constants ms, v mV.
 ENDCOMMENT
 
 NEURON {
     SUFFIX Ca_LVA
     USEION ca READ eca WRITE ica
-    RANGE gbar, g, ica, vshift, q10, T_ref
+    RANGE gbar, g, qt, ica, vshift, q10, T_ref
     RANGE mInf, mTau, hInf, hTau
 }
 
@@ -42,6 +44,7 @@ ASSIGNED {
     celsius (degC)
     ica (mA/cm2)
     g (S/cm2)
+    qt (1)   : temperature factor, set in INITIAL from celsius
     mInf (1)
     mTau (ms)
     hInf (1)
@@ -63,14 +66,14 @@ DERIVATIVE states {
 }
 
 INITIAL {
+    qt = q10^((celsius - T_ref)/10)
     rates(v)
     m = mInf
     h = hInf
 }
 
 PROCEDURE rates(vm (mV)) {
-    LOCAL qt, x
-    qt = q10^((celsius - T_ref)/10)
+    LOCAL x
     UNITSOFF
     x = vm - vshift
     mInf = 1/(1 + exp(-(x + 40)/6))

@@ -15,13 +15,15 @@ The removable singularity at v = -154.9 mV uses the limit.
 Temperature: the fit was made to recordings at 34 degC: T_ref = 34 degC; tau divided by
 qt = q10^((celsius - 34)/10) with q10 = 2.3 (qt = 1 at 34 degC).
 
+qt is computed in INITIAL (h.finitialize), so set celsius before initialising.
+
 Units: gbar S/cm2, ihcn mA/cm2, ehcn mV (default -45 mV), tau ms.
 ENDCOMMENT
 
 NEURON {
     SUFFIX Ih
     NONSPECIFIC_CURRENT ihcn
-    RANGE gbar, g, ihcn, ehcn, q10, T_ref
+    RANGE gbar, g, qt, ihcn, ehcn, q10, T_ref
     RANGE mInf, mTau
 }
 
@@ -43,6 +45,7 @@ ASSIGNED {
     celsius (degC)
     ihcn (mA/cm2)
     g (S/cm2)
+    qt (1)   : temperature factor, set in INITIAL from celsius
     mInf (1)
     mTau (ms)
 }
@@ -61,13 +64,13 @@ DERIVATIVE states {
 }
 
 INITIAL {
+    qt = q10^((celsius - T_ref)/10)
     rates(v)
     m = mInf
 }
 
 PROCEDURE rates(vm (mV)) {
-    LOCAL a, b, qt
-    qt = q10^((celsius - T_ref)/10)
+    LOCAL a, b
     UNITSOFF
     a = 6.43e-3*efun(vm + 154.9, 11.9)
     b = 0.193*exp(vm/33.1)

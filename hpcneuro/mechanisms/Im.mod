@@ -11,13 +11,15 @@ models (Hay et al. 2011, PLoS Comput Biol 7:e1002107).
 
 Temperature: T_ref = 21 degC; tau divided by qt = q10^((celsius - 21)/10), q10 = 2.3.
 
+qt is computed in INITIAL (h.finitialize), so set celsius before initialising.
+
 Units: gbar S/cm2, ik mA/cm2, tau ms, v mV.
 ENDCOMMENT
 
 NEURON {
     SUFFIX Im
     USEION k READ ek WRITE ik
-    RANGE gbar, g, ik, q10, T_ref
+    RANGE gbar, g, qt, ik, q10, T_ref
     RANGE mInf, mTau
 }
 
@@ -39,6 +41,7 @@ ASSIGNED {
     celsius (degC)
     ik (mA/cm2)
     g (S/cm2)
+    qt (1)   : temperature factor, set in INITIAL from celsius
     mInf (1)
     mTau (ms)
 }
@@ -57,13 +60,13 @@ DERIVATIVE states {
 }
 
 INITIAL {
+    qt = q10^((celsius - T_ref)/10)
     rates(v)
     m = mInf
 }
 
 PROCEDURE rates(vm (mV)) {
-    LOCAL a, b, qt
-    qt = q10^((celsius - T_ref)/10)
+    LOCAL a, b
     UNITSOFF
     a = 3.3e-3*exp(0.1*(vm + 35))
     b = 3.3e-3*exp(-0.1*(vm + 35))

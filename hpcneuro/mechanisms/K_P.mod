@@ -15,13 +15,15 @@ cortical models (Hay et al. 2011, PLoS Comput Biol 7:e1002107).
 Temperature: T_ref = 21 degC; time constants divided by qt = q10^((celsius - 21)/10),
 q10 = 2.3.
 
+qt is computed in INITIAL (h.finitialize), so set celsius before initialising.
+
 Units: gbar S/cm2, ik mA/cm2, time constants ms, v mV.
 ENDCOMMENT
 
 NEURON {
     SUFFIX K_P
     USEION k READ ek WRITE ik
-    RANGE gbar, g, ik, q10, T_ref
+    RANGE gbar, g, qt, ik, q10, T_ref
     RANGE mInf, mTau, hInf, hTau
 }
 
@@ -43,6 +45,7 @@ ASSIGNED {
     celsius (degC)
     ik (mA/cm2)
     g (S/cm2)
+    qt (1)   : temperature factor, set in INITIAL from celsius
     mInf (1)
     mTau (ms)
     hInf (1)
@@ -64,14 +67,13 @@ DERIVATIVE states {
 }
 
 INITIAL {
+    qt = q10^((celsius - T_ref)/10)
     rates(v)
     m = mInf
     h = hInf
 }
 
 PROCEDURE rates(vm (mV)) {
-    LOCAL qt
-    qt = q10^((celsius - T_ref)/10)
     UNITSOFF
     mInf = 1/(1 + exp(-(vm + 11)/12))
     if (vm < -50) {
@@ -80,6 +82,6 @@ PROCEDURE rates(vm (mV)) {
         mTau = (1.25 + 13*exp(-0.026*vm))/qt
     }
     hInf = 1/(1 + exp((vm + 64)/11))
-    hTau = (360 + (1010 + 24*(vm + 65))*exp(-((vm + 85)/48)^2))/qt
+    hTau = (360 + (1010 + 24*(vm + 65))*exp(-(vm + 85)*(vm + 85)/2304))/qt
     UNITSON
 }

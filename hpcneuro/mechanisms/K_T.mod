@@ -12,13 +12,15 @@ cortical models (Hay et al. 2011, PLoS Comput Biol 7:e1002107).
 Temperature: T_ref = 21 degC; time constants divided by qt = q10^((celsius - 21)/10),
 q10 = 2.3. `vshift` (mV, default 0) moves both gates (cortical models often use +10).
 
+qt is computed in INITIAL (h.finitialize), so set celsius before initialising.
+
 Units: gbar S/cm2, ik mA/cm2, time constants ms, v mV.
 ENDCOMMENT
 
 NEURON {
     SUFFIX K_T
     USEION k READ ek WRITE ik
-    RANGE gbar, g, ik, vshift, q10, T_ref
+    RANGE gbar, g, qt, ik, vshift, q10, T_ref
     RANGE mInf, mTau, hInf, hTau
 }
 
@@ -41,6 +43,7 @@ ASSIGNED {
     celsius (degC)
     ik (mA/cm2)
     g (S/cm2)
+    qt (1)   : temperature factor, set in INITIAL from celsius
     mInf (1)
     mTau (ms)
     hInf (1)
@@ -62,19 +65,19 @@ DERIVATIVE states {
 }
 
 INITIAL {
+    qt = q10^((celsius - T_ref)/10)
     rates(v)
     m = mInf
     h = hInf
 }
 
 PROCEDURE rates(vm (mV)) {
-    LOCAL qt, x
-    qt = q10^((celsius - T_ref)/10)
+    LOCAL x
     UNITSOFF
     x = vm - vshift
     mInf = 1/(1 + exp(-(x + 47)/29))
-    mTau = (0.34 + 0.92*exp(-((x + 71)/59)^2))/qt
+    mTau = (0.34 + 0.92*exp(-(x + 71)*(x + 71)/3481))/qt
     hInf = 1/(1 + exp((x + 66)/10))
-    hTau = (8 + 49*exp(-((x + 73)/23)^2))/qt
+    hTau = (8 + 49*exp(-(x + 73)*(x + 73)/529))/qt
     UNITSON
 }

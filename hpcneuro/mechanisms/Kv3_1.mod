@@ -14,13 +14,15 @@ models (already sped up 5x from the room-temperature expression 20/(1+exp(...)))
 T_ref = 34 degC, and for other temperatures tau is divided by
 qt = q10^((celsius - 34)/10), q10 = 2.3 (qt = 1 at 34 degC).
 
+qt is computed in INITIAL (h.finitialize), so set celsius before initialising.
+
 Units: gbar S/cm2, ik mA/cm2, tau ms, v mV.
 ENDCOMMENT
 
 NEURON {
     SUFFIX Kv3_1
     USEION k READ ek WRITE ik
-    RANGE gbar, g, ik, vshift, q10, T_ref
+    RANGE gbar, g, qt, ik, vshift, q10, T_ref
     RANGE mInf, mTau
 }
 
@@ -43,6 +45,7 @@ ASSIGNED {
     celsius (degC)
     ik (mA/cm2)
     g (S/cm2)
+    qt (1)   : temperature factor, set in INITIAL from celsius
     mInf (1)
     mTau (ms)
 }
@@ -61,13 +64,13 @@ DERIVATIVE states {
 }
 
 INITIAL {
+    qt = q10^((celsius - T_ref)/10)
     rates(v)
     m = mInf
 }
 
 PROCEDURE rates(vm (mV)) {
-    LOCAL qt, x
-    qt = q10^((celsius - T_ref)/10)
+    LOCAL x
     UNITSOFF
     x = vm - vshift
     mInf = 1/(1 + exp(-(x - 18.7)/9.7))

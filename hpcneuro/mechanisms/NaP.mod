@@ -10,10 +10,12 @@ neurons. J Gen Physiol 114:491-509; formulation as used in cortical models
   tau_m = 6/(alpha_m+beta_m), with the NaT rates alpha_m = 0.182 (v+38)/(1-exp(-(v+38)/6)),
           beta_m = 0.124 (-(v+38))/(1-exp((v+38)/6))
   tau_h = 1/(alpha_h+beta_h), alpha_h = -2.88e-6 (v+17)/(1-exp((v+17)/4.63)),
-          beta_h = 6.94e-6 (v+64.4)/(1-exp(-(v+64.4)/2.63))   (1/ms; tau_h is seconds)
+          beta_h = 6.94e-6 (v+64.4)/(1-exp(-(v+64.4)/2.63))   (1/ms; tau_h 2.2-6.5 s at T_ref)
 
 Temperature: T_ref = 21 degC, qt = q10^((celsius - 21)/10) with q10 = 2.3 divides the
 time constants. Removable singularities at v = -38, -17, -64.4 mV use the limit.
+
+qt is computed in INITIAL (h.finitialize), so set celsius before initialising.
 
 Units: gbar S/cm2, ina mA/cm2, time constants ms, v mV.
 ENDCOMMENT
@@ -21,7 +23,7 @@ ENDCOMMENT
 NEURON {
     SUFFIX NaP
     USEION na READ ena WRITE ina
-    RANGE gbar, g, ina, q10, T_ref
+    RANGE gbar, g, qt, ina, q10, T_ref
     RANGE mInf, mTau, hInf, hTau
 }
 
@@ -43,6 +45,7 @@ ASSIGNED {
     celsius (degC)
     ina (mA/cm2)
     g (S/cm2)
+    qt (1)   : temperature factor, set in INITIAL from celsius
     mInf (1)
     mTau (ms)
     hInf (1)
@@ -64,14 +67,14 @@ DERIVATIVE states {
 }
 
 INITIAL {
+    qt = q10^((celsius - T_ref)/10)
     rates(v)
     m = mInf
     h = hInf
 }
 
 PROCEDURE rates(vm (mV)) {
-    LOCAL a, b, qt
-    qt = q10^((celsius - T_ref)/10)
+    LOCAL a, b
     UNITSOFF
     mInf = 1/(1 + exp(-(vm + 52.6)/4.6))
     a = 0.182*efun(-(vm + 38), 6)

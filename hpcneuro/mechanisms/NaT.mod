@@ -15,13 +15,15 @@ Temperature: rates measured at T_ref = 21 degC; time constants are divided by
 qt = q10^((celsius - 21)/10) with q10 = 2.3 (qt = 2.95 at 34 degC).
 The removable singularities at v = -38 and v = -66 mV use the analytic limit.
 
+qt is computed in INITIAL (h.finitialize), so set celsius before initialising.
+
 Units: gbar S/cm2, ina mA/cm2, time constants ms, v mV.
 ENDCOMMENT
 
 NEURON {
     SUFFIX NaT
     USEION na READ ena WRITE ina
-    RANGE gbar, g, ina, vshift, q10, T_ref
+    RANGE gbar, g, qt, ina, vshift, q10, T_ref
     RANGE mInf, mTau, hInf, hTau
 }
 
@@ -44,6 +46,7 @@ ASSIGNED {
     celsius (degC)
     ina (mA/cm2)
     g (S/cm2)
+    qt (1)   : temperature factor, set in INITIAL from celsius
     mInf (1)
     mTau (ms)
     hInf (1)
@@ -65,14 +68,14 @@ DERIVATIVE states {
 }
 
 INITIAL {
+    qt = q10^((celsius - T_ref)/10)
     rates(v)
     m = mInf
     h = hInf
 }
 
 PROCEDURE rates(vm (mV)) {
-    LOCAL a, b, qt, x
-    qt = q10^((celsius - T_ref)/10)
+    LOCAL a, b, x
     UNITSOFF
     x = vm - vshift
     a = 0.182*efun(-(x + 38), 6)
