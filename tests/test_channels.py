@@ -379,7 +379,8 @@ def test_sk_current_grows_with_cai(h):
 
 
 def test_ca_feeds_sk_through_ca_dynamics(h):
-    sec = make_soma(h, ["Ca_HVA", "CaDynamics", "SK"], gbar_Ca_HVA=1e-3, gbar_SK=1e-3)
+    sec = make_soma(h, ["Ca_HVA", "CaDynamics", "SK"], gbar_Ca_HVA=1e-3, gbar_SK=1e-3,
+                    gamma_CaDynamics=0.05, decay_CaDynamics=80.0)
     sec.ek = -85.0
     clamp(h, sec, [(20, -60), (30, 0), (20, -60)])
     i_sk = record(h, sec(0.5)._ref_ik_SK)
@@ -392,6 +393,7 @@ def test_ca_feeds_sk_through_ca_dynamics(h):
 
 
 def test_all_channels_together_stay_finite(h):
+    # the defaults of the .mod files, strong drive in a small soma
     sec = make_soma(h, MECHANISMS, g_pas=5e-5, e_pas=-75)
     sec.ena, sec.ek = 50.0, -85.0
     stim = h.IClamp(sec(0.5))

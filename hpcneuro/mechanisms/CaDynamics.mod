@@ -34,8 +34,8 @@ UNITS {
 }
 
 PARAMETER {
-    gamma = 0.05 (1)
-    decay = 80 (ms)
+    gamma = 0.002 (1)
+    decay = 200 (ms)
     depth = 0.1 (um)
     minCai = 1e-4 (mM)
 }

@@ -35,7 +35,7 @@ UNITS {
 }
 
 PARAMETER {
-    gbar = 0.0005 (S/cm2)
+    gbar = 0.0003 (S/cm2)
     q10 = 2.3 (1)
     T_ref = 34 (degC)
 }

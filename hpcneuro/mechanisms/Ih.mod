@@ -34,7 +34,7 @@ UNITS {
 }
 
 PARAMETER {
-    gbar = 0.0001 (S/cm2)
+    gbar = 6e-05 (S/cm2)
     ehcn = -45 (mV)
     q10 = 2.3 (1)
     T_ref = 34 (degC)

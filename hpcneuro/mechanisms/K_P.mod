@@ -34,7 +34,7 @@ UNITS {
 }
 
 PARAMETER {
-    gbar = 0.001 (S/cm2)
+    gbar = 0.003 (S/cm2)
     q10 = 2.3 (1)
     T_ref = 21 (degC)
 }

@@ -31,7 +31,7 @@ UNITS {
 }
 
 PARAMETER {
-    gbar = 0.01 (S/cm2)
+    gbar = 0.002 (S/cm2)
     vshift = 0 (mV)
     q10 = 2.3 (1)
     T_ref = 21 (degC)

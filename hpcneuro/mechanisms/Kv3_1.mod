@@ -33,7 +33,7 @@ UNITS {
 }
 
 PARAMETER {
-    gbar = 0.1 (S/cm2)
+    gbar = 0.02 (S/cm2)
     vshift = 0 (mV)
     q10 = 2.3 (1)
     T_ref = 34 (degC)

@@ -34,7 +34,7 @@ UNITS {
 }
 
 PARAMETER {
-    gbar = 0.1 (S/cm2)
+    gbar = 0.2 (S/cm2)
     vshift = 0 (mV)     : shifts both gates along the voltage axis (positive = depolarised)
     q10 = 2.3 (1)
     T_ref = 21 (degC)
