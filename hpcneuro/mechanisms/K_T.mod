@@ -10,7 +10,7 @@ cortical models (Hay et al. 2011, PLoS Comput Biol 7:e1002107).
   h_inf = 1/(1+exp((v+66)/10))      tau_h = 8 + 49 exp(-((v+73)/23)^2)        ms
 
 Temperature: T_ref = 21 degC; time constants divided by qt = q10^((celsius - 21)/10),
-q10 = 2.3. `vshift` (mV, default 0) moves both gates (cortical models often use +10).
+q10 = 2.3. `vshift` (mV, default 0, positive = depolarised) moves both gates.
 
 qt is computed in INITIAL (h.finitialize), so set celsius before initialising.
 
