@@ -72,6 +72,8 @@ EOF
 
 say() { if [ "$VERBOSE" = 1 ]; then echo "local-slurm: $*" >&2; fi; }
 die() { echo "local-slurm: error: $*" >&2; exit 1; }
+# fail MESSAGE: die, showing the daemon logs after the message.
+fail() { echo "local-slurm: error: $*" >&2; show_logs; exit 1; }
 
 # pid_alive PIDFILE NAME: true if PIDFILE names a live process called NAME.
 pid_alive() {
@@ -145,7 +147,7 @@ install_packages() {
         DEBIAN_FRONTEND=noninteractive apt-get update -q &&
         DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
     } >"$aptlog" 2>&1 || rc=$?
-    [ "$added_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
+    if [ "$added_policy" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
     if [ "$rc" -ne 0 ]; then
         tail -n 30 "$aptlog" >&2
         die "apt-get install ${missing[*]} failed (full log: $aptlog)"
@@ -183,13 +185,13 @@ start_munged() {
     # munged daemonises itself and must run as the munge user.
     # 9>&-: the daemon must not inherit (and so hold forever) our lock.
     runuser -u munge -- /usr/sbin/munged 9>&- ||
-        { show_logs; die "munged failed to start"; }
+        fail "munged failed to start"
     local i
     for i in $(seq 50); do
         munge_works && break
         sleep 0.1
     done
-    munge_works || { show_logs; die "munged started but 'munge -n | unmunge' fails"; }
+    munge_works || fail "munged started but 'munge -n | unmunge' fails"
     # Remember that we started it, so that 'stop' may stop it (and only then).
     if [ -s /run/munge/munged.pid ]; then
         cp /run/munge/munged.pid "$MUNGED_PID"
@@ -308,6 +310,17 @@ stop_daemon() {  # stop_daemon NAME PIDFILE
     rm -f "$2"
 }
 
+# wait_pidfile NAME PIDFILE: a daemonising process returns before its child
+# writes the pid file; give it up to 10 s.
+wait_pidfile() {
+    local i
+    for i in $(seq 100); do
+        pid_alive "$2" "$1" && return 0
+        sleep 0.1
+    done
+    fail "$1 did not start (no live process in $2)"
+}
+
 cmd_start() {
     need_root start
     mkdir -p "$STATE_DIR"
@@ -340,13 +353,15 @@ cmd_start() {
         say "starting slurmctld"
         # Daemonises; keeps jobs and state from $STATE_DIR/state across restarts.
         slurmctld -f "$CONF" >>"$LOG_DIR/slurmctld.out" 2>&1 9>&- ||
-            { show_logs; die "slurmctld failed to start"; }
+            fail "slurmctld failed to start"
+        wait_pidfile slurmctld "$CTLD_PID"
     fi
     if ! pid_alive "$SLURMD_PID" slurmd; then
         say "starting slurmd"
         # -N: our node is called localhost whatever the machine's hostname is.
         slurmd -f "$CONF" -N "$NODE" >>"$LOG_DIR/slurmd.out" 2>&1 9>&- ||
-            { show_logs; die "slurmd failed to start"; }
+            fail "slurmd failed to start"
+        wait_pidfile slurmd "$SLURMD_PID"
     fi
 
     # Wait until the controller answers and the node is ready for jobs.
@@ -357,13 +372,11 @@ cmd_start() {
             idle|mixed|allocated|completing) break ;;
         esac
         if [ $SECONDS -ge $deadline ]; then
-            echo "local-slurm: node '$NODE' is not idle after ${START_TIMEOUT}s (state: '${state:-no answer}')" >&2
-            show_logs
-            exit 1
+            fail "node '$NODE' is not idle after ${START_TIMEOUT}s (state: '${state:-no answer}')"
         fi
         for pid in slurmctld:"$CTLD_PID" slurmd:"$SLURMD_PID"; do
             pid_alive "${pid#*:}" "${pid%%:*}" ||
-                { show_logs; die "${pid%%:*} exited during start-up"; }
+                fail "${pid%%:*} exited during start-up"
         done
         sleep 0.5
     done
@@ -409,8 +422,9 @@ cmd_status() {
 }
 
 cmd_env() {
-    echo "export SLURM_CONF=$CONF"
-    echo "export HPCNEURO_SLURM_DIR=$STATE_DIR"
+    # %q quotes paths with spaces or other shell characters.
+    printf 'export SLURM_CONF=%q\n' "$CONF"
+    printf 'export HPCNEURO_SLURM_DIR=%q\n' "$STATE_DIR"
 }
 
 # --------------------------------------------------------------------------
