@@ -63,10 +63,13 @@ Environment:
 Notes:
   - No accounting database: 'sacct' does not work here; use 'squeue' and
     'scontrol show job ID' (finished jobs stay visible for MinJobAge seconds).
-  - Jobs may be requeued (JobRequeue=1) and warning signals work, e.g.
-    sbatch --time=00:05:00 --signal=B:USR1@60; slurmctld checks time limits
-    about every 30 s, so a warning can arrive up to ~30 s later than asked.
-  - MPI inside a job: 'mpiexec -n N' (MPICH hydra) works in an allocation.
+  - Jobs may be requeued (JobRequeue=1); a requeued job waits 10 s
+    (AuthInfo=cred_expire) before it starts again.
+  - Warning signals work, e.g. sbatch --time=00:05:00 --signal=B:USR1@60, but
+    slurmctld checks time limits only every 30 s: a warning may come up to
+    ~30 s later (or a little earlier) than asked, and a job is killed up to
+    ~30 s after its time limit.
+  - MPI inside a job: 'mpiexec -n N' (MPICH hydra) and 'srun' (MpiDefault=pmi2).
 EOF
 }
 
@@ -240,6 +243,8 @@ SelectTypeParameters=CR_CPU_Memory
 # Jobs that do not ask for memory get this much per CPU (MB), so that a job
 # without --mem does not take the whole node.
 DefMemPerCPU=$(( real_mem / cpus ))
+# 'srun ./mpi_program' starts MPICH ranks through PMI2 (checked with Debian's
+# MPICH 4.0.2); 'mpiexec -n N' inside an allocation works as well.
 MpiDefault=pmi2
 
 # No accounting database: 'sacct' is NOT available on this cluster; use
