@@ -70,13 +70,14 @@ def test_results_file_has_the_documented_layout(campaign):
 
 def test_results_file_opens_with_the_mpio_driver_on_two_ranks(campaign, tmp_path):
     script = tmp_path / "read.py"
+    # one write() per rank: mpiexec interleaves the ranks' output at write boundaries
     script.write_text(
-        "import sys\nfrom mpi4py import MPI\nimport h5py\n"
+        "import os, sys\nfrom mpi4py import MPI\nimport h5py\n"
         "comm = MPI.COMM_WORLD\n"
         "with h5py.File(sys.argv[1], 'r', driver='mpio', comm=comm) as f:\n"
         "    row = f['params'][comm.rank]\n"
         "    done = int((f['status'][:] == 1).sum())\n"
-        "print(f'rank {comm.rank} params {len(row)} done {done}', flush=True)\n")
+        "os.write(1, f'rank {comm.rank} params {len(row)} done {done}\\n'.encode())\n")
     import subprocess
 
     proc = subprocess.run(["mpiexec", "-n", "2", sys.executable, str(script),
