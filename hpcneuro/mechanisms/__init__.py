@@ -32,22 +32,12 @@ def cache_root() -> Path:
     return Path(base) / "mechanisms"
 
 
-def mod_files(extra_dirs: Iterable[str | os.PathLike] = ()) -> list[Path]:
-    """The package's .mod files plus those of ``extra_dirs``; names must be unique."""
-    files = sorted(PACKAGE_MOD_DIR.glob("*.mod"))
-    seen = {f.name: f for f in files}
-    for d in extra_dirs:
-        d = Path(d)
-        if not d.is_dir():
-            raise UserError(f"model.mod_dirs: {d} is not a folder of .mod files")
-        for f in sorted(d.glob("*.mod")):
-            if f.name in seen:
-                raise UserError(
-                    f"model.mod_dirs: {f} has the same file name as {seen[f.name]}; "
-                    "rename one of them (NEURON mechanisms must be unique)")
-            seen[f.name] = f
-            files.append(f)
-    return files
+def mod_files(folder: str | os.PathLike) -> list[Path]:
+    """The .mod files of one folder, sorted."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"model.mod_dirs: {folder} is not a folder of .mod files")
+    return sorted(folder.glob("*.mod"))
 
 
 def _digest(files: Sequence[Path]) -> str:
@@ -77,9 +67,8 @@ def _nrnivmodl() -> str:
     return found
 
 
-def compile_mechanisms(extra_dirs: Iterable[str | os.PathLike] = ()) -> Path:
-    """Compile (or reuse from the cache) all mechanisms; return the library path."""
-    files = mod_files(extra_dirs)
+def _compile_library(files: Sequence[Path]) -> Path:
+    """Compile (or reuse from the cache) one library of ``files``; return its path."""
     key = _digest(files)
     root = cache_root()
     target = root / key
@@ -108,13 +97,34 @@ def compile_mechanisms(extra_dirs: Iterable[str | os.PathLike] = ()) -> Path:
     return _find_library(target)
 
 
-def load_mechanisms(extra_dirs: Iterable[str | os.PathLike] = ()) -> Path:
-    """Compile if needed and load the mechanism library into this process's NEURON."""
-    lib = compile_mechanisms(extra_dirs)
-    if str(lib) not in _loaded:
+def compile_mechanisms(extra_dirs: Iterable[str | os.PathLike] = ()) -> list[Path]:
+    """Compile (or reuse) the package's mechanisms and each extra folder's; return libraries.
+
+    Each folder becomes its own library, so a process can load the package's library
+    once and any number of user folders next to it.
+    """
+    libs = [_compile_library(mod_files(PACKAGE_MOD_DIR))]
+    for folder in extra_dirs:
+        files = mod_files(folder)
+        if files:
+            libs.append(_compile_library(files))
+    return libs
+
+
+def load_mechanisms(extra_dirs: Iterable[str | os.PathLike] = ()) -> list[Path]:
+    """Compile if needed and load the mechanism libraries into this process's NEURON."""
+    libs = compile_mechanisms(extra_dirs)
+    for lib in libs:
+        if str(lib) in _loaded:
+            continue
         from neuron import h
 
-        if not h.nrn_load_dll(str(lib)):
+        try:
+            ok = h.nrn_load_dll(str(lib))
+        except RuntimeError as exc:  # e.g. a mechanism name defined twice
+            raise UserError(f"NEURON could not load {lib}: {exc}; two .mod files probably "
+                            "define the same SUFFIX") from None
+        if not ok:
             raise UserError(f"NEURON could not load the mechanism library {lib}")
         _loaded.add(str(lib))
-    return lib
+    return libs
