@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 import yaml
 
-from hpcneuro.errors import ConfigError
+from hpcneuro.errors import ConfigError, UserError
 
 _REQUIRED = object()
 
@@ -84,15 +84,28 @@ PARAMETER = {
     "high": Field(float, doc="upper bound"),
     "scale": Field(str, "linear", "sample uniformly in linear or log space",
                    choices=("linear", "log")),
+    "distance_function": Field(str, None, "scale the value on each segment by this function "
+                                          "of 'distance' (um from the soma), e.g. "
+                                          "'exp(distance / 300)'"),
 }
+
+PROTOCOL_TYPES = ("step", "rheobase", "rmp", "input_resistance")
 
 PROTOCOL = {
     "name": Field(str, doc="protocol name, used as the prefix of its features"),
-    "type": Field(str, "step", choices=("step",)),
-    "amplitude": Field(float, doc="step current (nA)"),
+    "type": Field(str, "step", choices=PROTOCOL_TYPES),
+    "amplitude": Field(float, None, "step current (nA)"),
+    "amplitude_rel": Field(float, None, "step current as a multiple of the model's rheobase"),
+    "relative_to": Field(str, None, "the rheobase protocol amplitude_rel refers to"),
     "delay": Field(float, 100.0, "time before the step (ms)", check=_non_negative),
-    "duration": Field(float, doc="step length (ms)", check=_positive),
+    "duration": Field(float, None, "step length (ms)", check=_positive),
     "tstop": Field(float, doc="total simulated time (ms)", check=_positive),
+    "holding": Field(float, 0.0, "constant holding current (nA)"),
+    "holding_voltage": Field(float, None, "hold the soma at this potential (mV) with the "
+                                          "current a voltage clamp finds"),
+    "low": Field(float, 0.0, "rheobase: lowest current searched (nA)"),
+    "high": Field(float, 1.0, "rheobase: highest current searched (nA)"),
+    "tolerance": Field(float, 0.005, "rheobase: bisection tolerance (nA)", check=_positive),
 }
 
 VALIDITY = {
@@ -117,6 +130,14 @@ SCHEMA: dict[str, Any] = {
         "Ra": Field(float, 100.0, "axial resistivity (ohm cm)", check=_positive),
         "celsius": Field(float, 34.0, "temperature (degC)"),
         "v_init": Field(float, -65.0, "initial membrane potential (mV)"),
+        "morphology": Field(str, None, "SWC file (default: a one-compartment soma)"),
+        "max_segment_length": Field(float, 40.0, "um; morphologies get odd nseg per section",
+                                    check=_positive),
+        "ion_reversal": Field({
+            "na": Field(float, None, "ena (mV)"),
+            "k": Field(float, None, "ek (mV)"),
+            "ca": Field(float, None, "eca (mV); usually left to the Ca mechanisms"),
+        }, {}, "reversal potentials set on every section using the ion"),
         "mechanisms": Field(ListOf(MECHANISM, 1), doc="mechanisms to insert"),
         "fixed": Field(ListOf(FIXED_VALUE), [], "mechanism variables set to a value"),
         "mod_dirs": Field(ListOf(str), [], "extra folders of .mod files"),
@@ -147,6 +168,11 @@ SCHEMA: dict[str, Any] = {
                            check=_positive),
         "batch_size": Field(int, 50, "cells simulated together in one NEURON run",
                             check=_at_least(1)),
+        "mode": Field(str, "batched", "batched: batch_size cells per run; single: one cell "
+                                      "per run (the reference)", choices=("batched", "single")),
+        "cvode": Field(bool, False, "variable time step (CVode) instead of fixed dt"),
+        "local_dt": Field(bool, True, "with cvode: each cell its own time step"),
+        "atol": Field(float, 1e-3, "with cvode: absolute tolerance", check=_positive),
     }, {}),
     "analysis": Field({
         "variables": Field(str, "params", "what to analyse",
@@ -285,11 +311,18 @@ def known_mechanisms(mod_dirs: list[str]) -> dict[str, set[str]]:
         variables = _builtin_variables(name)
         if variables:
             known[name] = variables
-    for folder in [PACKAGE_MOD_DIR, *map(Path, mod_dirs)]:
+    origin: dict[str, Path] = {}
+    for i, folder in enumerate([PACKAGE_MOD_DIR, *map(Path, mod_dirs)]):
         for f in sorted(Path(folder).glob("*.mod")):
             suffix, variables = _parse_mod(f)
-            if suffix:
-                known[suffix] = variables
+            if not suffix:
+                continue
+            if suffix in known:
+                where = f"model.mod_dirs[{i - 1}]" if i else "model.mod_dirs"
+                raise ConfigError(where, f"{f} defines mechanism {suffix!r}, already defined "
+                                  f"by {origin.get(suffix, 'NEURON')}; rename its SUFFIX")
+            known[suffix] = variables
+            origin[suffix] = f
     return known
 
 
@@ -306,6 +339,16 @@ def _check_semantics(cfg: dict, base_dir: Path) -> None:
         if not p.is_dir():
             raise ConfigError(f"model.mod_dirs[{i}]", f"folder not found: {p}")
         model["mod_dirs"][i] = str(p.resolve())
+    if model["morphology"]:
+        from hpcneuro.model import check_swc
+
+        p = Path(model["morphology"])
+        p = p if p.is_absolute() else base_dir / p
+        try:
+            check_swc(p)
+        except UserError as exc:
+            raise ConfigError("model.morphology", str(exc).split(": ", 1)[1]) from None
+        model["morphology"] = str(p.resolve())
     known = known_mechanisms(model["mod_dirs"])
     inserted = set()
     for i, mech in enumerate(model["mechanisms"]):
@@ -339,24 +382,19 @@ def _check_semantics(cfg: dict, base_dir: Path) -> None:
             raise ConfigError(f"{path}.low", f"must be < high (got {p['low']} >= {p['high']})")
         if p["scale"] == "log" and p["low"] <= 0:
             raise ConfigError(f"{path}.low", f"must be > 0 for scale: log (got {p['low']})")
+        if p["distance_function"] is not None:
+            from hpcneuro.model import distance_function
+
+            try:
+                f = distance_function(p["distance_function"])
+                f(0.0), f(100.0)
+            except (ValueError, ArithmeticError) as exc:
+                raise ConfigError(f"{path}.distance_function", str(exc)) from None
         if p["name"] in names:
             raise ConfigError(f"{path}.name", f"duplicate parameter name {p['name']!r}")
         names.append(p["name"])
 
-    protocols = {}
-    for i, prot in enumerate(cfg["protocols"]):
-        path = f"protocols[{i}]"
-        if prot["name"] in protocols:
-            raise ConfigError(f"{path}.name", f"duplicate protocol name {prot['name']!r}")
-        if not re.fullmatch(r"[A-Za-z_][\w-]*", prot["name"]):
-            raise ConfigError(f"{path}.name", "must be letters, digits, _ or - "
-                              f"(got {prot['name']!r})")
-        end = prot["delay"] + prot["duration"]
-        if end > prot["tstop"]:
-            raise ConfigError(f"{path}.tstop", "must be >= delay + duration "
-                              f"(got {prot['tstop']} < {end})")
-        protocols[prot["name"]] = prot
-
+    protocols = _check_protocols(cfg["protocols"])
     efel_names = efel_feature_names()
     seen = set()
     for i, feat in enumerate(cfg["features"]):
@@ -368,7 +406,11 @@ def _check_semantics(cfg: dict, base_dir: Path) -> None:
         if prot not in protocols:
             raise ConfigError(path, f"unknown protocol {prot!r}; defined: "
                               + ", ".join(protocols))
-        if efel_name not in efel_names:
+        specials = _special_features(protocols[prot])
+        if protocols[prot]["type"] == "rheobase" and efel_name not in specials:
+            raise ConfigError(path, f"a rheobase protocol gives only {prot}.rheobase "
+                              f"(got {feat!r})")
+        if efel_name not in efel_names and efel_name not in specials:
             close = sorted(n for n in efel_names if efel_name.lower()[:6] in n.lower())[:5]
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise ConfigError(path, f"unknown eFEL feature {efel_name!r}{hint}")
@@ -412,6 +454,69 @@ def _check_semantics(cfg: dict, base_dir: Path) -> None:
         raise ConfigError("analysis.max_order", f"must be <= the number of analysed "
                           f"variables ({n_vars} {analysis['variables']}), got "
                           f"{analysis['max_order']}")
+
+
+def _special_features(protocol: dict) -> tuple[str, ...]:
+    if protocol["type"] == "rheobase":
+        return ("rheobase",)
+    return ("holding_current",) if protocol["holding_voltage"] is not None else ()
+
+
+def _check_protocols(entries: list[dict]) -> dict[str, dict]:
+    protocols: dict[str, dict] = {}
+    rheobases = [p["name"] for p in entries if p["type"] == "rheobase"]
+    for i, prot in enumerate(entries):
+        path = f"protocols[{i}]"
+        kind = prot["type"]
+        if prot["name"] in protocols:
+            raise ConfigError(f"{path}.name", f"duplicate protocol name {prot['name']!r}")
+        if not re.fullmatch(r"[A-Za-z_][\w-]*", prot["name"]):
+            raise ConfigError(f"{path}.name", "must be letters, digits, _ or - "
+                              f"(got {prot['name']!r})")
+        if kind == "rmp":
+            for key in ("amplitude", "amplitude_rel", "duration"):
+                if prot[key] is not None:
+                    raise ConfigError(f"{path}.{key}", "an rmp protocol has no stimulus; "
+                                      "remove this key")
+            protocols[prot["name"]] = prot
+            continue
+        if prot["duration"] is None:
+            raise ConfigError(f"{path}.duration", f"is required for a {kind} protocol (ms)")
+        end = prot["delay"] + prot["duration"]
+        if end > prot["tstop"]:
+            raise ConfigError(f"{path}.tstop", "must be >= delay + duration "
+                              f"(got {prot['tstop']} < {end})")
+        if prot["holding_voltage"] is not None and prot["holding"] != 0.0:
+            raise ConfigError(f"{path}.holding", "give holding (nA) or holding_voltage (mV), "
+                              "not both")
+        if kind == "rheobase":
+            if prot["low"] >= prot["high"]:
+                raise ConfigError(f"{path}.low", f"must be < high (got {prot['low']} >= "
+                                  f"{prot['high']})")
+            if prot["tolerance"] >= prot["high"] - prot["low"]:
+                raise ConfigError(f"{path}.tolerance", "must be smaller than high - low")
+        else:
+            given = [k for k in ("amplitude", "amplitude_rel") if prot[k] is not None]
+            if len(given) != 1:
+                raise ConfigError(path, "give exactly one of amplitude (nA) or amplitude_rel "
+                                  f"(x rheobase) (got {', '.join(given) or 'neither'})")
+            if kind == "input_resistance" and (prot["amplitude"] or -1.0) >= 0:
+                raise ConfigError(f"{path}.amplitude", "an input_resistance step must be "
+                                  f"negative (got {prot['amplitude']})")
+            if prot["amplitude_rel"] is not None:
+                if prot["relative_to"] is None:
+                    if len(rheobases) != 1:
+                        raise ConfigError(f"{path}.relative_to",
+                                          "amplitude_rel needs a rheobase protocol; "
+                                          + ("add one (type: rheobase)" if not rheobases else
+                                             "name one of: " + ", ".join(rheobases)))
+                    prot["relative_to"] = rheobases[0]
+                elif prot["relative_to"] not in rheobases:
+                    raise ConfigError(f"{path}.relative_to", f"{prot['relative_to']!r} is not "
+                                      "a rheobase protocol; defined: "
+                                      + (", ".join(rheobases) or "none"))
+        protocols[prot["name"]] = prot
+    return protocols
 
 
 def validate(raw: Any, base_dir: str | os.PathLike = ".") -> dict:

@@ -108,51 +108,73 @@ class BlockResult:
 
 def evaluate_block(batch: CellBatch, protocols: list, cfg: dict, params: np.ndarray,
                    poke: Callable[[], object] | None = None) -> BlockResult:
-    """Simulate ``params`` (n, P) as one batch under every protocol and extract features.
+    """Simulate ``params`` (n, P) under every protocol and extract their features.
 
-    A sample whose voltage diverges is marked failed (status 2) with its reason; if NEURON
-    raises for the batch, the samples are re-run one by one to find the culprit.
+    In ``simulation.mode: single`` each sample runs alone (the reference); otherwise the
+    block is one batch. A sample whose voltage diverges is marked failed (status 2) with
+    its reason; if NEURON raises for a batch, its samples are re-run one by one to find
+    the culprit.
     """
     n = params.shape[0]
+    if n > 1 and (cfg["simulation"]["mode"] == "single"):
+        return _concat([evaluate_block(batch, protocols, cfg, params[i:i + 1], poke)
+                        for i in range(n)])
     names = configuration.feature_names(cfg)
     groups = feat.group_by_protocol(names)
     out = BlockResult(np.full((n, len(names)), np.nan), np.full(n, DONE, dtype=np.int8),
                       np.zeros(n, dtype=bool), [""] * n)
     try:
-        traces = _simulate(batch, protocols, cfg, params, poke)
+        batch.set_parameters(params)
+        context: dict = {}
+        outputs = [(p, p.run(batch, n, cfg["simulation"], context, poke)) for p in protocols]
     except Exception as exc:  # noqa: BLE001 - isolate the sample that broke the batch
         if n == 1:
             out.status[:] = SIM_FAILED
-            out.errors[0] = f"simulation error: {exc}"[:80]
+            out.errors[0] = f"simulation error: {exc}"
             return out
         log.warning("batch of %d raised (%s); re-running its samples one by one", n, exc)
-        parts = [evaluate_block(batch, protocols, cfg, params[i:i + 1], poke) for i in range(n)]
-        return BlockResult(np.vstack([p.features for p in parts]),
-                           np.concatenate([p.status for p in parts]),
-                           np.concatenate([p.valid for p in parts]),
-                           [p.errors[0] for p in parts])
-    for protocol in protocols:
-        t, v = traces[protocol.name]
-        diverged = ~np.all(np.isfinite(v), axis=1) | (np.abs(v).max(axis=1) > 1e3)
+        return _concat([evaluate_block(batch, protocols, cfg, params[i:i + 1], poke)
+                        for i in range(n)])
+    for protocol, result in outputs:
+        group = groups.get(protocol.name, [])
+        for col, name in group:
+            if name in result.values:
+                out.features[:, col] = result.values[name]
+        if result.v is None:
+            continue
+        # NaN traces are cells a protocol could not stimulate (e.g. no rheobase): not failures
+        not_run = np.all(np.isnan(result.v), axis=1)
+        diverged = ~not_run & (~np.all(np.isfinite(result.v), axis=1)
+                               | (np.nan_to_num(np.abs(result.v)).max(axis=1) > 1e3))
         for i in np.flatnonzero(diverged & (out.status == DONE)):
             out.status[i] = SIM_FAILED
             out.errors[i] = f"voltage diverged in protocol {protocol.name}"
-        group = groups.get(protocol.name, [])
-        values, failed = feat.extract(t, v, protocol, [name for _, name in group], poke)
-        for col, (target, _) in enumerate(group):
-            out.features[:, target] = values[:, col]
-        for i in np.flatnonzero(failed & (out.status == DONE)):
-            out.status[i] = FEATURE_FAILED
-            out.errors[i] = f"eFEL failed on protocol {protocol.name}"
+        efel_group = [(col, name) for col, name in group if name not in result.values]
+        run = np.flatnonzero(~not_run & ~diverged)
+        values, failed = feat.extract(result.t, result.v[run], protocol,
+                                      [name for _, name in efel_group], poke)
+        for k, (col, _) in enumerate(efel_group):
+            out.features[run, col] = values[:, k]
+        for i in run[failed]:
+            if out.status[i] == DONE:
+                out.status[i] = FEATURE_FAILED
+                out.errors[i] = f"eFEL failed on protocol {protocol.name}"
     out.features[out.status != DONE] = np.nan
     out.valid = feat.is_valid(out.features, names, cfg["validity"]) & (out.status == DONE)
     return out
 
 
-def _simulate(batch: CellBatch, protocols: list, cfg: dict, params: np.ndarray,
-              poke: Callable[[], object] | None) -> dict:
-    batch.set_parameters(params, cfg["parameters"])
-    return {p.name: p.run(batch, params.shape[0], cfg["simulation"], poke) for p in protocols}
+def _concat(parts: list[BlockResult]) -> BlockResult:
+    return BlockResult(np.vstack([p.features for p in parts]),
+                       np.concatenate([p.status for p in parts]),
+                       np.concatenate([p.valid for p in parts]),
+                       [e for p in parts for e in p.errors])
+
+
+def make_batch(cfg: dict, n_pending: int) -> CellBatch:
+    """The cells a rank reuses for every block (one cell in single mode)."""
+    size = 1 if cfg["simulation"]["mode"] == "single" else cfg["simulation"]["batch_size"]
+    return CellBatch(cfg["model"], max(1, min(size, n_pending)), cfg["parameters"])
 
 
 def plan_blocks(pending: np.ndarray, batch_size: int) -> list[np.ndarray]:
@@ -229,7 +251,7 @@ def simulate(cfg: dict, output: str, *, resume: bool = False, retry_failed: bool
     counter = BlockCounter(comm)
     sampler = Sampler(cfg)
     protocols = prot.from_config(cfg)
-    batch = CellBatch(cfg["model"], min(cfg["simulation"]["batch_size"], max(pending.size, 1)))
+    batch = make_batch(cfg, pending.size)
     mine = {"done": 0, "failed": 0, "valid": 0, "blocks": 0}
     last_report = time.time()
     try:

@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from hpcneuro.protocols import StepProtocol
+from hpcneuro.protocols import Protocol
 
 
 def group_by_protocol(feature_names: list[str]) -> dict[str, list[tuple[int, str]]]:
@@ -35,7 +35,7 @@ def _reduce(value) -> float:
     return float(arr[0]) if arr.size == 1 else float(np.mean(arr))
 
 
-def extract(t: np.ndarray, v: np.ndarray, protocol: StepProtocol,
+def extract(t: np.ndarray, v: np.ndarray, protocol: Protocol,
             efel_names: list[str],
             poke: Callable[[], object] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """eFEL features of each trace.

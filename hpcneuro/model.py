@@ -2,8 +2,13 @@
 
 Per-step interpreter overhead dominates a one-cell NEURON run, so a rank builds a
 :class:`CellBatch` of B uncoupled cells once and reuses it for every block of samples:
-each block only sets the sampled mechanism variables and the stimulus of each cell,
+each block only sets the sampled mechanism variables and the stimuli of each cell,
 then runs every protocol once for the whole batch.
+
+A cell is a one-compartment soma by default, or an SWC morphology with the section
+lists ``all``, ``soma``, ``axon``, ``basal``, ``apical`` and ``dend`` (basal + apical).
+A parameter sets a mechanism variable on a section list, uniformly or scaled by a
+function of the path distance from the soma (e.g. an exponential Ih gradient).
 
 Import mpi4py before this module when running under MPI: NEURON then uses the MPI
 that mpi4py loaded.
@@ -11,10 +16,14 @@ that mpi4py loaded.
 
 from __future__ import annotations
 
+import ast
+import math
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
+from hpcneuro.errors import UserError
 from hpcneuro.mechanisms import load_mechanisms
 
 _h = None
@@ -23,9 +32,26 @@ _h = None
 # requests wait little, long enough that the calls cost nothing measurable
 POKE_INTERVAL_MS = 20.0
 
+SECTION_LISTS = ("all", "soma", "axon", "basal", "apical", "dend")
+
+_CELL_TEMPLATE = """
+begintemplate HpcneuroCell
+public soma, dend, apic, axon, all, somatic, axonal, basal, apical
+create soma[1], dend[1], apic[1], axon[1]
+objref all, somatic, axonal, basal, apical
+proc init() {
+    all = new SectionList()
+    somatic = new SectionList()
+    axonal = new SectionList()
+    basal = new SectionList()
+    apical = new SectionList()
+}
+endtemplate HpcneuroCell
+"""
+
 
 def neuron_h():
-    """NEURON's ``h`` with the standard run system and hpcneuro mechanisms loaded."""
+    """NEURON's ``h`` with the standard run system loaded."""
     global _h
     if _h is None:
         from neuron import h
@@ -41,88 +67,225 @@ def neuron_version() -> str:
     return str(neuron.__version__)
 
 
+# --- distance functions -------------------------------------------------------------
+
+_ALLOWED_CALLS = {"exp": math.exp, "log": math.log, "sqrt": math.sqrt, "abs": abs,
+                  "min": min, "max": max, "tanh": math.tanh}
+_ALLOWED_NODES = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Constant, ast.Name, ast.Load,
+                  ast.Call, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.USub, ast.UAdd)
+
+
+def distance_function(expression: str) -> Callable[[float], float]:
+    """Compile ``expression`` of ``distance`` (um from the soma) into a function.
+
+    Only arithmetic and exp, log, sqrt, abs, min, max, tanh are allowed, e.g.
+    ``-0.8696 + 2.087 * exp(0.0031 * distance)``. Raises ValueError naming the problem.
+    """
+    try:
+        tree = ast.parse(expression, mode="eval")
+    except SyntaxError as exc:
+        raise ValueError(f"not a valid expression: {exc.msg}") from None
+    for node in ast.walk(tree):
+        if not isinstance(node, _ALLOWED_NODES):
+            raise ValueError(f"{type(node).__name__} is not allowed; use arithmetic, "
+                             f"distance and {', '.join(_ALLOWED_CALLS)}")
+        if isinstance(node, ast.Name) and node.id not in _ALLOWED_CALLS and node.id != "distance":
+            raise ValueError(f"unknown name {node.id!r}; the only variable is 'distance'")
+        if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name)
+                                               and node.func.id in _ALLOWED_CALLS):
+            raise ValueError("only exp, log, sqrt, abs, min, max, tanh may be called")
+    code = compile(tree, "<distance_function>", "eval")
+    return lambda d: float(eval(code, {"__builtins__": {}}, {**_ALLOWED_CALLS, "distance": d}))
+
+
+# --- morphologies -----------------------------------------------------------------
+
+def check_swc(path: str | Path) -> None:
+    """Raise UserError unless ``path`` is a readable SWC file with a soma."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"model.morphology: file not found: {path}")
+    has_soma, n_points = False, 0
+    for lineno, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = line.split()
+        try:
+            if len(parts) != 7:
+                raise ValueError
+            int(parts[0]), int(parts[1]), int(parts[6])
+            [float(x) for x in parts[2:6]]
+        except ValueError:
+            raise UserError(f"model.morphology: {path} line {lineno} is not an SWC point "
+                            f"(7 numbers: id type x y z radius parent): {line[:60]!r}") from None
+        has_soma |= parts[1] == "1"
+        n_points += 1
+    if n_points == 0:
+        raise UserError(f"model.morphology: {path} has no points")
+    if not has_soma:
+        raise UserError(f"model.morphology: {path} has no soma point (SWC type 1)")
+
+
+class _Morphology:
+    """Parses an SWC file once; instantiates it into as many cells as needed."""
+
+    def __init__(self, path: str):
+        check_swc(path)
+        h = neuron_h()
+        h.load_file("import3d.hoc")
+        if not hasattr(h, "HpcneuroCell"):
+            h(_CELL_TEMPLATE)
+        self.reader = h.Import3d_SWC_read()
+        self.reader.quiet = 1
+        self.reader.input(str(path))
+        self.gui = h.Import3d_GUI(self.reader, False)
+
+    def instantiate(self):
+        h = neuron_h()
+        cell = h.HpcneuroCell()
+        self.gui.instantiate(cell)
+        return cell
+
+
+def _nseg(length: float, max_segment_length: float) -> int:
+    return 1 + 2 * int(length / (2 * max_segment_length))  # odd: a node at the middle
+
+
 class CellBatch:
-    """B independent one-compartment cells built from ``model`` (a validated config section).
+    """B independent cells built from ``model`` (a validated config section).
 
     Attributes
     ----------
     cells : list of dict
         Per cell, section-list name -> list of NEURON sections.
+    soma : list
+        The middle segment of each cell's (first) soma section, where stimuli go.
     """
 
-    def __init__(self, model: dict, size: int):
+    def __init__(self, model: dict, size: int, parameters: Sequence[dict] = ()):
         load_mechanisms(model["mod_dirs"])
         h = neuron_h()
         self.model = model
         self.size = size
         h.celsius = model["celsius"]
-        self.cells = []
-        self._keepalive = []
+        morphology = _Morphology(model["morphology"]) if model["morphology"] else None
+        self.cells: list[dict] = []
+        self._objects = []  # keep NEURON objects alive
         for i in range(size):
-            soma = h.Section(name=f"cell{i}_soma")
-            soma.L = model["soma"]["length"]
-            soma.diam = model["soma"]["diam"]
-            soma.nseg = 1
-            soma.cm = model["cm"]
-            soma.Ra = model["Ra"]
-            lists = {"all": [soma], "soma": [soma], "axon": [], "basal": [], "apical": [],
-                     "dend": []}
+            lists = self._build_morphology(morphology, i)
+            for sec in lists["all"]:
+                sec.cm = model["cm"]
+                sec.Ra = model["Ra"]
             for mech in model["mechanisms"]:
                 for sec in lists[mech["sections"]]:
                     sec.insert(mech["name"])
-            for fixed in model["fixed"]:
-                self._set(lists[fixed["sections"]], fixed["mechanism"], fixed["variable"],
-                          fixed["value"])
+            for ion, value in model["ion_reversal"].items():
+                if value is None:
+                    continue
+                for sec in lists["all"]:
+                    if h.ismembrane(f"{ion}_ion", sec=sec):
+                        setattr(sec, f"e{ion}", value)
             self.cells.append(lists)
-        self.stimuli = []
-        for lists in self.cells:
-            stim = h.IClamp(lists["soma"][0](0.5))
-            self.stimuli.append(stim)
+        self.soma = [lists["soma"][0](0.5) for lists in self.cells]
+        for fixed in model["fixed"]:
+            for lists in self.cells:
+                for seg in self._segments(lists, fixed["sections"]):
+                    setattr(getattr(seg, fixed["mechanism"]), fixed["variable"], fixed["value"])
+        # per parameter and cell: (mechanism objects of its segments, distance factors)
+        self._targets = [[self._target(lists, spec) for lists in self.cells]
+                         for spec in parameters]
+        self.parameters = list(parameters)
+        self.stimuli = [h.IClamp(seg) for seg in self.soma]
+        self.holders = [h.IClamp(seg) for seg in self.soma]
+        for holder in self.holders:
+            holder.delay, holder.dur, holder.amp = 0.0, 1e9, 0.0
+
+    def _build_morphology(self, morphology, index: int) -> dict:
+        h = neuron_h()
+        if morphology is None:
+            soma = h.Section(name=f"cell{index}_soma")
+            soma.L = self.model["soma"]["length"]
+            soma.diam = self.model["soma"]["diam"]
+            soma.nseg = 1
+            self._objects.append(soma)
+            return {"all": [soma], "soma": [soma], "axon": [], "basal": [], "apical": [],
+                    "dend": []}
+        cell = morphology.instantiate()
+        self._objects.append(cell)
+        lists = {"all": list(cell.all), "soma": list(cell.somatic), "axon": list(cell.axonal),
+                 "basal": list(cell.basal), "apical": list(cell.apical)}
+        lists["dend"] = lists["basal"] + lists["apical"]
+        for sec in lists["all"]:
+            sec.nseg = _nseg(sec.L, self.model["max_segment_length"])
+        return lists
 
     @staticmethod
-    def _set(sections: Sequence, mechanism: str, variable: str, value: float) -> None:
-        for sec in sections:
-            for seg in sec:
-                setattr(getattr(seg, mechanism), variable, value)
+    def _segments(lists: dict, section_list: str):
+        for sec in lists[section_list]:
+            yield from sec
 
-    def set_parameters(self, values: np.ndarray, parameters: list[dict]) -> None:
+    def _target(self, lists: dict, spec: dict) -> tuple[list, np.ndarray]:
+        segments = list(self._segments(lists, spec["sections"]))
+        mechs = [getattr(seg, spec["mechanism"]) for seg in segments]
+        if spec.get("distance_function"):
+            f = distance_function(spec["distance_function"])
+            origin = lists["soma"][0](0.5)
+            factors = np.array([f(neuron_h().distance(origin, seg)) for seg in segments])
+        else:
+            factors = np.ones(len(segments))
+        return mechs, factors
+
+    def distances(self, cell: int, section_list: str = "all") -> np.ndarray:
+        """Path distance (um) from the soma's middle to each segment of a section list."""
+        origin = self.cells[cell]["soma"][0](0.5)
+        return np.array([neuron_h().distance(origin, seg)
+                         for seg in self._segments(self.cells[cell], section_list)])
+
+    def set_parameters(self, values: np.ndarray) -> None:
         """Apply sampled values, shape (n, P) with n <= B, to the first n cells."""
         values = np.asarray(values, dtype=float)
-        for lists, row in zip(self.cells, values):
-            for spec, value in zip(parameters, row):
-                self._set(lists[spec["sections"]], spec["mechanism"], spec["variable"],
-                          float(value))
+        for p, spec in enumerate(self.parameters):
+            variable = spec["variable"]
+            for cell, value in enumerate(values[:, p]):
+                mechs, factors = self._targets[p][cell]
+                for mech, factor in zip(mechs, factors):
+                    setattr(mech, variable, float(value) * factor)
 
-    def run(self, n: int, delay: float, duration: float, amplitudes: np.ndarray, tstop: float,
-            dt: float, record_dt: float,
+    def run(self, n: int, tstop: float, simulation: dict, *, delay: float = 0.0,
+            duration: float = 0.0, amplitudes=0.0, holding=0.0, clamp_voltage: float | None = None,
             poke: Callable[[], object] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Run the first ``n`` cells under a current step with per-cell amplitudes (nA).
+        """Run the first ``n`` cells; return t (T,) ms and somatic v (n, T) mV.
 
-        Cells beyond ``n`` get no stimulus (they are simulated but ignored). ``poke`` is
-        called every few ms of simulated time: under MPI it lets this rank serve the
-        other ranks' one-sided requests while it computes.
-
-        Returns
-        -------
-        t : (T,) times in ms, every ``record_dt``
-        v : (n, T) somatic membrane potential in mV
+        Each cell gets a current step of ``amplitudes[i]`` nA from ``delay`` for
+        ``duration`` ms on top of a constant ``holding[i]`` nA. With ``clamp_voltage``
+        the somata are voltage-clamped instead and the clamp currents (nA, positive into
+        the cell) are returned in place of v. Cells beyond ``n`` are not stimulated.
+        ``poke`` is called every few ms of simulated time: under MPI it lets this rank
+        serve the other ranks' one-sided requests while it computes.
         """
         h = neuron_h()
         h.celsius = self.model["celsius"]
-        h.cvode_active(0)
-        h.dt = dt
-        h.steps_per_ms = 1.0 / dt
-        h.tstop = tstop
+        self._integrator(simulation)
         amplitudes = np.broadcast_to(np.asarray(amplitudes, dtype=float), (n,))
-        for i, stim in enumerate(self.stimuli):
-            stim.delay = delay
-            stim.dur = duration
-            stim.amp = float(amplitudes[i]) if i < n else 0.0
+        holding = np.broadcast_to(np.asarray(holding, dtype=float), (n,))
+        for i, (stim, holder) in enumerate(zip(self.stimuli, self.holders)):
+            active = i < n and clamp_voltage is None
+            stim.delay, stim.dur = delay, duration
+            stim.amp = float(amplitudes[i]) if active else 0.0
+            holder.amp = float(holding[i]) if active else 0.0
+        clamps = []
+        if clamp_voltage is not None:
+            for seg in self.soma[:n]:
+                clamp = h.SEClamp(seg)
+                clamp.dur1, clamp.amp1, clamp.rs = tstop + 1.0, clamp_voltage, 0.01
+                clamps.append(clamp)
         # recording at a coarser interval than dt keeps eFEL input small
         vectors = []
-        for lists in self.cells[:n]:
+        for i in range(n):
             vec = h.Vector()
-            vec.record(lists["soma"][0](0.5)._ref_v, record_dt)
+            ref = clamps[i]._ref_i if clamps else self.soma[i]._ref_v
+            vec.record(ref, simulation["record_dt"])
             vectors.append(vec)
         h.finitialize(self.model["v_init"])
         if poke is None:
@@ -136,5 +299,18 @@ class CellBatch:
         v = np.empty((n, n_points))
         for i, vec in enumerate(vectors):
             v[i] = vec.as_numpy()[:n_points]
-        t = np.arange(n_points) * record_dt
-        return t, v
+        return np.arange(n_points) * simulation["record_dt"], v
+
+    @staticmethod
+    def _integrator(simulation: dict) -> None:
+        h = neuron_h()
+        cvode = h.CVode()
+        if simulation["cvode"]:
+            cvode.active(1)
+            cvode.use_local_dt(1 if simulation["local_dt"] else 0)
+            cvode.atol(simulation["atol"])
+        else:
+            cvode.use_local_dt(0)
+            cvode.active(0)
+            h.dt = simulation["dt"]
+            h.steps_per_ms = 1.0 / simulation["dt"]

@@ -54,8 +54,8 @@ def test_wrong_type():
 
 def test_missing_required():
     cfg = small_config()
-    del cfg["protocols"][0]["amplitude"]
-    assert error_of(cfg).startswith("protocols[0].amplitude: is required")
+    del cfg["protocols"][0]["tstop"]
+    assert error_of(cfg).startswith("protocols[0].tstop: is required")
 
 
 def test_bounds_low_not_below_high():
@@ -165,3 +165,75 @@ def test_invalid_yaml_and_missing_file(tmp_path):
     assert proc.returncode == 2 and "is not valid YAML" in proc.stderr
     proc = run_cli("simulate", tmp_path / "nope.yaml", "-o", tmp_path / "r.h5")
     assert proc.returncode == 2 and "config file not found" in proc.stderr
+
+
+def test_user_mod_dir_mechanisms_are_known_and_clashes_refused(tmp_path):
+    mods = tmp_path / "mods"
+    mods.mkdir()
+    (mods / "leak2.mod").write_text(
+        "NEURON { SUFFIX leak2 NONSPECIFIC_CURRENT i RANGE g, e }\n"
+        "PARAMETER { g = 1e-4 (S/cm2) e = -70 (mV) }\nASSIGNED { v (mV) i (mA/cm2) }\n"
+        "BREAKPOINT { i = g*(v - e) }\n")
+    cfg = small_config()
+    cfg["model"]["mod_dirs"] = [str(mods)]
+    cfg["model"]["mechanisms"].append({"name": "leak2"})
+    cfg["parameters"].append({"mechanism": "leak2", "variable": "g", "low": 1e-5, "high": 1e-4})
+    assert configuration.parameter_names(validate(cfg))[-1] == "g_leak2"
+    (mods / "hh_again.mod").write_text("NEURON { SUFFIX NaT }\n")
+    assert "defines mechanism 'NaT', already defined by" in error_of(cfg)
+
+
+def test_protocol_kinds_and_their_mistakes():
+    cfg = small_config()
+    cfg["protocols"].append({"name": "rheo", "type": "rheobase", "low": 0.0, "high": 1.0,
+                             "delay": 20, "duration": 100, "tstop": 150})
+    cfg["protocols"].append({"name": "rel", "amplitude_rel": 1.5, "duration": 100, "tstop": 200,
+                             "holding_voltage": -70.0})
+    cfg["protocols"].append({"name": "rest", "type": "rmp", "tstop": 200})
+    cfg["features"] += ["rheo.rheobase", "rel.holding_current", "rest.voltage_base"]
+    resolved = validate(cfg)
+    assert resolved["protocols"][3]["relative_to"] == "rheo"
+
+    bad = small_config()
+    bad["protocols"][0]["amplitude_rel"] = 2.0
+    assert error_of(bad) == ("protocols[0]: give exactly one of amplitude (nA) or amplitude_rel "
+                             "(x rheobase) (got amplitude, amplitude_rel)")
+    bad = small_config()
+    bad["protocols"][0] = {"name": "step_300", "amplitude_rel": 2.0, "duration": 100,
+                           "tstop": 300}
+    assert error_of(bad) == ("protocols[0].relative_to: amplitude_rel needs a rheobase "
+                             "protocol; add one (type: rheobase)")
+    bad = small_config()
+    bad["protocols"].append({"name": "rest", "type": "rmp", "tstop": 200, "duration": 100})
+    assert error_of(bad).startswith("protocols[2].duration: an rmp protocol has no stimulus")
+    bad = copy_with_feature(cfg, "rheo.mean_frequency")
+    assert error_of(bad) == ("features[8]: a rheobase protocol gives only rheo.rheobase "
+                             "(got 'rheo.mean_frequency')")
+
+
+def copy_with_feature(cfg: dict, feature: str) -> dict:
+    import copy
+
+    out = copy.deepcopy(cfg)
+    out["features"].append(feature)
+    return out
+
+
+def test_distance_function_and_morphology_errors(tmp_path):
+    cfg = small_config()
+    cfg["parameters"][0]["distance_function"] = "exp(distance / 100) + __import__('os')"
+    assert error_of(cfg) == ("parameters[0].distance_function: only exp, log, sqrt, abs, min, "
+                             "max, tanh may be called")
+    cfg["parameters"][0]["distance_function"] = "exp(distance / L)"
+    assert error_of(cfg) == ("parameters[0].distance_function: unknown name 'L'; the only "
+                             "variable is 'distance'")
+    cfg = small_config()
+    cfg["parameters"][0]["distance_function"] = "exp(distance /"
+    assert error_of(cfg).startswith("parameters[0].distance_function: not a valid expression")
+    cfg = small_config()
+    cfg["model"]["morphology"] = str(tmp_path / "none.swc")
+    assert error_of(cfg).startswith("model.morphology: file not found")
+    bad = tmp_path / "bad.swc"
+    bad.write_text("1 1 0 0 0 5 -1\n2 3 0 10 0 1\n")
+    cfg["model"]["morphology"] = str(bad)
+    assert error_of(cfg).startswith("model.morphology: ") and "line 2 is not an SWC point" in error_of(cfg)

@@ -15,7 +15,7 @@ from conftest import ROOT, small_config
 
 def test_a_diverging_sample_is_recorded_failed_and_the_batch_goes_on():
     cfg = configuration.validate(small_config(), ROOT / "configs")
-    batch = CellBatch(cfg["model"], 3)
+    batch = CellBatch(cfg["model"], 3, cfg["parameters"])
     params = Sampler(cfg).sample(np.arange(3))
     params[1, 0] = np.nan  # a NaN conductance makes the membrane potential NaN
     result = evaluate_block(batch, protocols.from_config(cfg), cfg, params)
