@@ -270,7 +270,46 @@ def _heap_push(keys, idx, n, m, key, cand, top):
     return n
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "arcp"})
+def _log_prod_diag(DP, B, d, v, inv, e):
+    """log( e * prod_{j<d} (DP[d,j] + B[d,v,j]^2 * inv) ) = log(e prod diag(P')).
+
+    Four accumulators break the multiply dependency chain. Every factor lies
+    in [1, 1/MIN_EIGENVALUE], so a block of 32 factors is finite unless the
+    conditioning is extreme; that rare case falls back to logs.
+    """
+    prod = e
+    acc = 0.0
+    j0 = 0
+    while j0 < d:
+        j1 = min(j0 + 32, d)
+        a0 = 1.0
+        a1 = 1.0
+        a2 = 1.0
+        a3 = 1.0
+        j = j0
+        while j + 4 <= j1:
+            a0 *= DP[d, j] + B[d, v, j] * B[d, v, j] * inv
+            a1 *= DP[d, j + 1] + B[d, v, j + 1] * B[d, v, j + 1] * inv
+            a2 *= DP[d, j + 2] + B[d, v, j + 2] * B[d, v, j + 2] * inv
+            a3 *= DP[d, j + 3] + B[d, v, j + 3] * B[d, v, j + 3] * inv
+            j += 4
+        while j < j1:
+            a0 *= DP[d, j] + B[d, v, j] * B[d, v, j] * inv
+            j += 1
+        c = (a0 * a1) * (a2 * a3)
+        if c < 1e200:
+            prod *= c
+            if prod > 1e100:
+                acc += math.log(prod)
+                prod = 1.0
+        else:
+            acc += math.log(a0) + math.log(a1) + math.log(a2) + math.log(a3)
+        j0 = j1
+    return acc + math.log(prod)
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "arcp"})
 def walk_unit(R, prefix, lo, hi, shallow, min_order, max_order, offset, scale,
               hist_lo, hist_inv_w, icount, fstats, hist,
               syn_key, syn_idx, syn_n, red_key, red_idx, red_n):
@@ -303,6 +342,9 @@ def walk_unit(R, prefix, lo, hi, shallow, min_order, max_order, offset, scale,
     end = np.zeros(K + 1, np.int64)
     cand = np.zeros(K + 1, np.int16)
     rsu = np.zeros(K)
+    # top == 0 disables the heaps: an infinite threshold never admits
+    syn_thr = np.full(K + 1, np.inf if top == 0 else 0.0)
+    red_thr = np.full(K + 1, np.inf if top == 0 else 0.0)
 
     # descend along the prefix: state of depth d+1 from depth d with u appended
     for d in range(p):
@@ -340,48 +382,34 @@ def walk_unit(R, prefix, lo, hi, shallow, min_order, max_order, offset, scale,
         e = E[d, v]
         inv = 1.0 / e
         if m >= min_order:
-            # product of diag(P') with rescaling so it never overflows
-            prod = e
-            acc = 0.0
-            for j in range(d):
-                b = B[d, v, j]
-                prod *= DP[d, j] + b * b * inv
-                if prod > 1e150:
-                    acc += math.log(prod)
-                    prod = 1.0
-            o = -LD[d] - 0.5 * (acc + math.log(prod))
+            o = -LD[d] - 0.5 * _log_prod_diag(DP, B, d, v, inv, e)
             o = (o + offset[m]) * scale
             icount[m, 0] += 1
             fstats[m, 0] += o
             fstats[m, 1] += o * o
-            if o < fstats[m, 2]:
-                fstats[m, 2] = o
-            if o > fstats[m, 3]:
-                fstats[m, 3] = o
+            fstats[m, 2] = min(fstats[m, 2], o)
+            fstats[m, 3] = max(fstats[m, 3], o)
             if nb > 0:
-                h = (o - hist_lo[m]) * hist_inv_w[m]
-                if h < 0.0:
-                    hist[m, 0] += 1
-                elif h >= nb:
-                    hist[m, nb + 1] += 1
-                else:
-                    hist[m, int(h) + 1] += 1
-            if o < 0.0:
-                icount[m, 1] += 1
-                if top > 0:
-                    if syn_n[m] < top or -o >= syn_key[m, 0]:
-                        for q in range(d):
-                            cand[q] = idx[q]
-                        cand[d] = v
-                        syn_n[m] = _heap_push(syn_key[m], syn_idx[m], syn_n[m], m, -o, cand, top)
-            elif o > 0.0:
-                icount[m, 2] += 1
-                if top > 0:
-                    if red_n[m] < top or o >= red_key[m, 0]:
-                        for q in range(d):
-                            cand[q] = idx[q]
-                        cand[d] = v
-                        red_n[m] = _heap_push(red_key[m], red_idx[m], red_n[m], m, o, cand, top)
+                h = min(max((o - hist_lo[m]) * hist_inv_w[m] + 1.0, 0.0), nb + 1.0)
+                hist[m, int(h)] += 1
+            icount[m, 1] += o < 0.0
+            icount[m, 2] += o > 0.0
+            # thresholds are 0 until a heap is full, then its worst key: the
+            # compare is almost always false, so it predicts well
+            if -o >= syn_thr[m] and o < 0.0:
+                for q in range(d):
+                    cand[q] = idx[q]
+                cand[d] = v
+                syn_n[m] = _heap_push(syn_key[m], syn_idx[m], syn_n[m], m, -o, cand, top)
+                if syn_n[m] == top:
+                    syn_thr[m] = syn_key[m, 0]
+            if o >= red_thr[m] and o > 0.0:
+                for q in range(d):
+                    cand[q] = idx[q]
+                cand[d] = v
+                red_n[m] = _heap_push(red_key[m], red_idx[m], red_n[m], m, o, cand, top)
+                if red_n[m] == top:
+                    red_thr[m] = red_key[m, 0]
         if m < K and v < n - 1 and not (shallow and d == p):
             # descend into S + v
             LD[d + 1] = LD[d] + math.log(e)
@@ -402,6 +430,25 @@ def walk_unit(R, prefix, lo, hi, shallow, min_order, max_order, offset, scale,
             d += 1
             cur[d] = v + 1
             end[d] = n
+
+
+def kernel_oinfo(R: np.ndarray, sets: Sequence[Sequence[int]]) -> np.ndarray:
+    """Plug-in O (nats) of given multiplets computed by the enumeration kernel.
+
+    Each multiplet is a one-node work unit (its prefix extended step by step,
+    then the node evaluated exactly as in a full walk): for accuracy checks of
+    the kernel itself against reference_oinfo. R: (N, N) correlation.
+    """
+    out = np.empty(len(sets))
+    for i, s in enumerate(sets):
+        s = sorted(int(v) for v in s)
+        k = len(s)
+        cfg = dict(min_order=k, max_order=k, offset=np.zeros(k + 1), scale=1.0,
+                   hist_lo=np.zeros(k + 1), hist_inv_w=np.ones(k + 1), top=1, nbins=0)
+        part = _run_unit(R, Unit(tuple(s[:-1]), s[-1], s[-1] + 1, True, 1.0), cfg)
+        out[i] = part.red_key[k][0] if len(part.red_key[k]) else (
+            -part.syn_key[k][0] if len(part.syn_key[k]) else 0.0)
+    return out
 
 
 # --------------------------------------------------------------------------
@@ -546,15 +593,25 @@ def _run_unit(R: np.ndarray, unit: Unit, cfg: dict) -> Partial:
 
 
 def _select_top(keys: np.ndarray, idx: np.ndarray, top: int) -> tuple[np.ndarray, np.ndarray]:
-    """The `top` best by (key descending, tuple ascending): exact and deterministic."""
-    if len(keys) <= top and len(keys) < 2:
-        return keys, idx
+    """The `top` best by (key descending, tuple ascending): exact and deterministic.
+
+    A partition first keeps every candidate tied with or above the top-th
+    key, so the full lexicographic sort only sees about `top` rows.
+    """
+    if len(keys) > top > 0:
+        kth = np.partition(keys, len(keys) - top)[len(keys) - top]
+        keep = keys >= kth
+        keys, idx = keys[keep], idx[keep]
+    if len(keys) < 2:
+        return keys[:top], idx[:top]
     order = np.lexsort(tuple(idx[:, q] for q in range(idx.shape[1] - 1, -1, -1)) + (-keys,))
     order = order[:top]
     return keys[order], idx[order]
 
 
 def _merge(a: Partial | None, b: Partial, top: int) -> Partial:
+    """Fold b into a. Top-K candidates are pooled and cut back to `top` only
+    when a pool exceeds 8*top (and by _finish), which keeps the client cheap."""
     if a is None:
         return b
     a.icount += b.icount
@@ -565,12 +622,23 @@ def _merge(a: Partial | None, b: Partial, top: int) -> Partial:
     if a.hist.size:
         a.hist += b.hist
     for m in range(len(a.syn_key)):
-        a.syn_key[m], a.syn_idx[m] = _select_top(
-            np.concatenate([a.syn_key[m], b.syn_key[m]]),
-            np.concatenate([a.syn_idx[m], b.syn_idx[m]]), top)
-        a.red_key[m], a.red_idx[m] = _select_top(
-            np.concatenate([a.red_key[m], b.red_key[m]]),
-            np.concatenate([a.red_idx[m], b.red_idx[m]]), top)
+        for keys, idx in ((a.syn_key, a.syn_idx), (a.red_key, a.red_idx)):
+            other_k = b.syn_key[m] if keys is a.syn_key else b.red_key[m]
+            other_i = b.syn_idx[m] if keys is a.syn_key else b.red_idx[m]
+            if not len(other_k):
+                continue
+            keys[m] = np.concatenate([keys[m], other_k])
+            idx[m] = np.concatenate([idx[m], other_i])
+            if len(keys[m]) > 8 * top:
+                keys[m], idx[m] = _select_top(keys[m], idx[m], top)
+    return a
+
+
+def _finish(a: Partial, top: int) -> Partial:
+    """Cut every pooled top-K list to exactly `top` (exact selection)."""
+    for m in range(len(a.syn_key)):
+        a.syn_key[m], a.syn_idx[m] = _select_top(a.syn_key[m], a.syn_idx[m], top)
+        a.red_key[m], a.red_idx[m] = _select_top(a.red_key[m], a.red_idx[m], top)
     return a
 
 
@@ -845,7 +913,7 @@ def _engine(R: np.ndarray, units: list[Unit], cfg: dict, client: Any,
     if bar is not None:
         bar.close()
     assert acc is not None
-    return acc
+    return _finish(acc, top)
 
 
 def compute_oinfo(data: Any, names: Sequence[str], min_order: int = 3,

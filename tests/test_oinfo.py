@@ -70,12 +70,23 @@ def test_kernel_top_k_values_match_reference_on_units():
     part = None
     for u in oi.plan_units(n, kmax, n_units=13):
         part = oi._merge(part, oi._run_unit(r, u, cfg), 600)
+    part = oi._finish(part, 600)
     for k in range(3, kmax + 1):
         assert part.icount[k, 0] == math.comb(n, k)
         for key, s in zip(part.red_key[k], part.red_idx[k]):
             assert key == pytest.approx(reference_oinfo(r, list(s))[0], rel=1e-9)
         for key, s in zip(part.syn_key[k], part.syn_idx[k]):
             assert -key == pytest.approx(reference_oinfo(r, list(s))[0], rel=1e-9)
+
+
+def test_kernel_path_matches_reference_at_every_order():
+    n = 20
+    r = oi.correlation_matrix(correlated(n, 500, seed=17), "gc")
+    rng = np.random.default_rng(0)
+    sets = [sorted(rng.choice(n, k, replace=False)) for k in range(3, n + 1) for _ in range(3)]
+    got = oi.kernel_oinfo(r, sets)
+    want = np.array([reference_oinfo(r, s)[0] for s in sets])
+    np.testing.assert_allclose(got, want, rtol=1e-9)
 
 
 def test_units_cover_the_tree_once():
