@@ -78,15 +78,20 @@ die() { echo "local-slurm: error: $*" >&2; exit 1; }
 # fail MESSAGE: die, showing the daemon logs after the message.
 fail() { echo "local-slurm: error: $*" >&2; show_logs; exit 1; }
 
+# proc_alive PID NAME: true if process PID runs and is called NAME.
+proc_alive() {
+    [ -n "$1" ] && [ -r "/proc/$1/comm" ] || return 1
+    [ "$(cat "/proc/$1/comm" 2>/dev/null)" = "$2" ] || return 1
+    # A zombie (exited, not yet reaped: PID 1 may never reap it here) is gone.
+    ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
+}
+
 # pid_alive PIDFILE NAME: true if PIDFILE names a live process called NAME.
 pid_alive() {
     local pid
     # (the daemon may remove its pid file while we read it)
     pid="$(tr -dc '0-9' 2>/dev/null <"$1")" || return 1
-    [ -n "$pid" ] && [ -r "/proc/$pid/comm" ] || return 1
-    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ] || return 1
-    # A zombie (exited, not yet reaped) is not running.
-    ! grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null
+    proc_alive "$pid" "$2"
 }
 
 pid_of() { tr -dc '0-9' 2>/dev/null <"$1" || true; }
@@ -203,9 +208,18 @@ start_munged() {
 
 # write_conf: (re)write slurm.conf; returns 0 if the content changed.
 write_conf() {
-    local cpus mem_mb real_mem tmp
+    local cpus mem_mb real_mem tmp hw topo=""
     cpus="$(nproc)"
     mem_mb="$(awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo)"
+    # slurmd -C prints what slurmd finds, e.g. "NodeName=vm CPUs=2 Boards=1
+    # SocketsPerBoard=1 CoresPerSocket=2 ThreadsPerCore=1 RealMemory=24105".
+    # Use its layout (else slurmd logs a socket/core mismatch) unless this
+    # process may use fewer CPUs than the machine has (affinity, containers).
+    hw="$(slurmd -C 2>/dev/null | head -n1 || true)"
+    if [[ "$hw" =~ CPUs=([0-9]+)\ (Boards=.*ThreadsPerCore=[0-9]+) ]] &&
+       [ "${BASH_REMATCH[1]}" = "$cpus" ]; then
+        topo=" ${BASH_REMATCH[2]}"
+    fi
     # A bit under the machine's memory: slurmd drains a node whose RealMemory
     # is larger than what it finds.
     real_mem=$(( mem_mb * 95 / 100 ))
@@ -271,7 +285,7 @@ SlurmdTimeout=60
 MessageTimeout=10
 UnkillableStepTimeout=60
 
-NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$real_mem State=UNKNOWN
+NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$cpus$topo RealMemory=$real_mem State=UNKNOWN
 PartitionName=$PARTITION Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
 EOF
     if [ -f "$CONF" ] && cmp -s "$tmp" "$CONF"; then
@@ -302,14 +316,20 @@ stop_daemon() {  # stop_daemon NAME PIDFILE
         pid="$(pid_of "$2")"
         say "stopping $1 (pid $pid)"
         kill -TERM "$pid" 2>/dev/null || true
-        # pid_alive treats a zombie as gone (PID 1 may never reap it here).
-        for i in $(seq 100); do
-            pid_alive "$2" "$1" || break
+        # Wait for the process itself, not its pid file: slurmd removes the
+        # file early and finishes shutting down seconds later; a new daemon
+        # started meanwhile would lose its pid file to the old one.
+        for i in $(seq 200); do
+            proc_alive "$pid" "$1" || break
             sleep 0.1
         done
-        if pid_alive "$2" "$1"; then
+        if proc_alive "$pid" "$1"; then
             say "$1 ignores SIGTERM, sending SIGKILL"
             kill -KILL "$pid" 2>/dev/null || true
+            for i in $(seq 50); do
+                proc_alive "$pid" "$1" || break
+                sleep 0.1
+            done
         fi
     fi
     rm -f "$2"
