@@ -151,8 +151,9 @@ def evaluate_block(batch: CellBatch, protocols: list, cfg: dict, params: np.ndar
             out.errors[i] = f"voltage diverged in protocol {protocol.name}"
         efel_group = [(col, name) for col, name in group if name not in result.values]
         run = np.flatnonzero(~not_run & ~diverged)
-        values, failed = feat.extract(result.t, result.v[run], protocol,
-                                      [name for _, name in efel_group], poke)
+        values, failed = feat.extract(
+            result.t, result.v[run], protocol, [name for _, name in efel_group], poke,
+            None if result.stimulus is None else result.stimulus[run])
         for k, (col, _) in enumerate(efel_group):
             out.features[run, col] = values[:, k]
         for i in run[failed]:

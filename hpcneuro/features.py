@@ -37,13 +37,16 @@ def _reduce(value) -> float:
 
 def extract(t: np.ndarray, v: np.ndarray, protocol: Protocol,
             efel_names: list[str],
-            poke: Callable[[], object] | None = None) -> tuple[np.ndarray, np.ndarray]:
+            poke: Callable[[], object] | None = None,
+            stimulus: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """eFEL features of each trace.
 
     Parameters
     ----------
     t : (T,) ms; v : (n, T) mV; efel_names : F eFEL feature names;
-    poke : called between traces (MPI progress, see :meth:`CellBatch.run`).
+    poke : called between traces (MPI progress, see :meth:`CellBatch.run`);
+    stimulus : (n,) step amplitude of each trace (nA), for features such as
+    ``ohmic_input_resistance_vb_ssse`` that need eFEL's ``stimulus_current``.
 
     Returns
     -------
@@ -62,6 +65,8 @@ def extract(t: np.ndarray, v: np.ndarray, protocol: Protocol,
         if poke is not None:
             poke()
         trace = {"T": t, "V": v[i], "stim_start": [start], "stim_end": [end]}
+        if stimulus is not None:
+            trace["stimulus_current"] = [float(stimulus[i])]
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

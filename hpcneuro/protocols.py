@@ -38,6 +38,7 @@ class ProtocolOutput:
     t: np.ndarray | None = None            # (T,) ms
     v: np.ndarray | None = None            # (n, T) mV
     values: dict = field(default_factory=dict)  # special feature name -> (n,) array
+    stimulus: np.ndarray | None = None     # (n,) step amplitude of each cell, nA
 
 
 def spike_counts(t: np.ndarray, v: np.ndarray, start: float, end: float) -> np.ndarray:
@@ -70,9 +71,10 @@ class Protocol:
 
     @property
     def stim_window(self) -> tuple[float, float]:
-        """Stimulus start and end (ms) as eFEL needs them; the whole trace for ``rmp``."""
+        """Stimulus start and end (ms) as eFEL needs them; for ``rmp`` the trace's last ms,
+        so that eFEL's baseline window (before the start) covers the resting trace."""
         if self.type == "rmp":
-            return self.tstop, self.tstop
+            return self.tstop - 1.0, self.tstop
         return self.delay, self.delay + self.duration
 
     @property
@@ -117,6 +119,7 @@ class Protocol:
                                  amplitudes=np.where(missing, 0.0, amplitudes),
                                  holding=np.where(missing, 0.0, holding), poke=poke)
         out.v[missing] = np.nan
+        out.stimulus = amplitudes
         return out
 
 
