@@ -8,7 +8,7 @@ Timing on this machine (2 cores): a job starts within about a second of
 submission; a requeued job waits AuthInfo=cred_expire (10 s) before it may
 start again; the walltime warning signal (--signal) comes from slurmctld's
 periodic time-limit check, which runs every 30 s, so it may arrive up to ~30 s
-late (or early). The whole module takes about a minute.
+late (or early). The whole module takes 30 to 50 s.
 """
 import os
 import re
