@@ -93,7 +93,9 @@ def format_status(summary: dict) -> str:
     for code, name in STATUS_NAMES.items():
         count = summary["counts"][code]
         lines.append(f"  {name:<26} {count:>10}  ({100 * count / n:5.1f}%)")
-    lines.append(f"  {'valid models':<26} {summary['n_valid']:>10}")
+    done = summary["counts"][1]
+    share = f"  ({100 * summary['n_valid'] / done:5.1f}% of done)" if done else ""
+    lines.append(f"  {'valid models':<26} {summary['n_valid']:>10}{share}")
     rate, eta = summary["rate"], summary["eta_seconds"]
     lines.append(f"  throughput: {rate:.1f} samples/s" if rate == rate else
                  "  throughput: not enough finished samples yet")

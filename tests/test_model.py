@@ -166,3 +166,18 @@ def test_cortical_config_validates_and_fires():
     out = evaluate_block(make_batch(cfg, 4), prot.from_config(cfg), cfg, params)
     assert np.all(out.status == 1)
     assert np.nanmax(out.features[:, 0]) > 2  # at least one model fires repetitively
+
+
+def test_a_mod_file_that_does_not_compile_shows_the_compiler_message(tmp_path):
+    from hpcneuro.errors import UserError
+    from hpcneuro.mechanisms import cache_root, compile_mechanisms
+
+    mods = tmp_path / "mods"
+    mods.mkdir()
+    (mods / "broken.mod").write_text("NEURON { SUFFIX broken RANGE g }\n"
+                                     "PARAMETER { g = 1 }\nBREAKPOINT { g = undefined_thing + }\n")
+    with pytest.raises(UserError) as info:
+        compile_mechanisms([mods])
+    message = str(info.value)
+    assert "did not compile" in message and "broken.mod" in message
+    assert not list(cache_root().glob("*/broken.mod"))  # nothing half-built left in the cache
