@@ -25,7 +25,7 @@ The same model, protocols, features and N parameter sets (hpcneuro's Sampler, ro
 2. hpcneuro one-at-a-time: ``simulation.mode: single``, ``driver.evaluate_block``.
 3. hpcneuro batched: ``simulation.mode: batched`` with ``batch_size`` B.
 Then, in a child process (clean memory), K consecutive batches of B cells on a short
-step protocol (its length chosen so this part takes about 40 s) to show the resident
+step protocol (its length chosen so this part takes well under a minute) to show the resident
 memory of a rank stays flat.
 
 BluePyOpt runs only for configs it can express here: one-compartment soma, step /
@@ -54,6 +54,9 @@ The last line printed is one JSON object with these names:
   hpcneuro_batched_per_s  hpcneuro batched (fixed dt): samples per CPU second
   *_wall_per_s            the same four as samples per wall-clock second
   *_ms_per_sample         the same four as CPU ms per sample
+  hpcneuro_single_efel_ms_per_sample, hpcneuro_batched_efel_ms_per_sample
+                          the part of hpcneuro's CPU ms per sample spent in eFEL
+                          (features.extract); the rest is NEURON and bookkeeping
   ratio_batched_vs_bluepyopt          hpcneuro_batched_per_s / bluepyopt_cvode_per_s
                                       (target >= 20)
   ratio_batched_vs_bluepyopt_fixed_dt hpcneuro_batched_per_s / bluepyopt_fixed_dt_per_s
@@ -81,7 +84,10 @@ The last line printed is one JSON object with these names:
   rss_after_first_batch_mb  after building the cells and running the first batch
   rss_after_batches_mb    after all K batches
   rss_growth_mb           rss_after_batches_mb - rss_after_first_batch_mb
-  rss_peak_mb             child's peak resident memory (ru_maxrss)
+  rss_growth_kb_per_batch rss_growth_mb in KB per batch after the first
+  rss_flat                rss_growth_kb_per_batch <= 5 (under 0.5 MB per 100 batches;
+                          meaningful with the default K = 100, noisy for small K)
+  rss_peak_mb             child's peak resident memory (VmHWM)
   rss_trace_mb            VmRSS after about every K/10 batches
   elapsed_s               wall time of the whole benchmark
 """
@@ -117,6 +123,7 @@ sys.path.insert(0, str(ROOT))
 import hpcneuro  # noqa: E402
 from hpcneuro import config as configuration  # noqa: E402
 from hpcneuro import driver  # noqa: E402
+from hpcneuro import features as hfeatures  # noqa: E402
 from hpcneuro import protocols as prot  # noqa: E402
 from hpcneuro.mechanisms import load_mechanisms  # noqa: E402
 from hpcneuro.sampling import Sampler  # noqa: E402
@@ -127,7 +134,7 @@ BENCH_STEP = {"name": "step", "type": "step", "amplitude": 0.3, "delay": 100.0,
 BENCH_FEATURES = ["step.mean_frequency", "step.AP_amplitude", "step.time_to_first_spike",
                   "step.AP_duration_half_width", "step.voltage_base"]
 BPO_PROTOCOL_TYPES = ("step", "rmp", "input_resistance")
-MEMORY_TARGET_S = 40.0
+MEMORY_TARGET_S = 25.0  # estimate; fixed per-batch costs make it ~40 s
 
 
 def say(*args) -> None:
@@ -176,6 +183,32 @@ def n_sections() -> int:
     return sum(1 for _ in h.allsec())
 
 
+class _TimedExtract:
+    """Wraps hpcneuro.features.extract (looked up by the driver at call time) to split
+    CPU time between NEURON and eFEL; the package itself is untouched."""
+
+    def __init__(self):
+        self.cpu = 0.0
+        self._inner = None
+
+    def __enter__(self):
+        self._inner = hfeatures.extract
+        self.cpu = 0.0
+
+        def timed(*a, **k):
+            t0 = time.process_time()
+            try:
+                return self._inner(*a, **k)
+            finally:
+                self.cpu += time.process_time() - t0
+
+        hfeatures.extract = timed
+        return self
+
+    def __exit__(self, *exc):
+        hfeatures.extract = self._inner
+
+
 def run_hpcneuro(cfg: dict, params: np.ndarray, batch_size: int) -> dict:
     """Evaluate ``params`` in blocks of ``batch_size`` on one reused CellBatch."""
     protocols = prot.from_config(cfg)
@@ -183,16 +216,17 @@ def run_hpcneuro(cfg: dict, params: np.ndarray, batch_size: int) -> dict:
     batch = driver.make_batch(cfg, params.shape[0])
     build = time.perf_counter() - t0
     results = []
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    for start in range(0, params.shape[0], batch_size):
-        results.append(driver.evaluate_block(batch, protocols, cfg,
-                                             params[start:start + batch_size]))
-    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    with _TimedExtract() as efel_time:
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        for start in range(0, params.shape[0], batch_size):
+            results.append(driver.evaluate_block(batch, protocols, cfg,
+                                                 params[start:start + batch_size]))
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     del batch
     gc.collect()
     out = driver._concat(results)  # noqa: SLF001 - the driver's own concatenation
     return {"features": out.features, "status": out.status, "errors": out.errors,
-            "cpu": cpu, "wall": wall, "build": build}
+            "cpu": cpu, "wall": wall, "build": build, "efel_cpu": efel_time.cpu}
 
 
 # --- BluePyOpt -----------------------------------------------------------------------
@@ -386,12 +420,15 @@ def compare(a: np.ndarray, b: np.ndarray, names: list[str]) -> tuple[dict, int]:
 
 # --- memory (child process) ---------------------------------------------------------------
 
-def rss_mb() -> float:
+def rss_mb(field: str = "VmRSS") -> float:
+    """This process's resident memory (VmRSS) or its peak (VmHWM), MB."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024.0
-    return float("nan")
+    # not Linux: ru_maxrss (KB on Linux, bytes on macOS) is the best we have
+    scale = 1024.0 * (1024.0 if sys.platform == "darwin" else 1.0)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
 
 
 def memory_child(cfg_path: str, n_batches: int) -> None:
@@ -418,7 +455,10 @@ def memory_child(cfg_path: str, n_batches: int) -> None:
     print(json.dumps({
         "rss_before_mb": round(before, 2), "rss_after_first_batch_mb": round(first, 2),
         "rss_after_batches_mb": round(after, 2), "rss_growth_mb": round(after - first, 2),
-        "rss_peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 2),
+        "rss_growth_kb_per_batch": round(1024.0 * (after - first) / max(1, n_batches - 1), 2),
+        "rss_flat": bool(1024.0 * (after - first) / max(1, n_batches - 1) <= 5.0),
+        # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across exec
+        "rss_peak_mb": round(rss_mb("VmHWM"), 2),
         "rss_trace_mb": trace, "memory_seconds": round(time.perf_counter() - t0, 2)}))
 
 
@@ -551,6 +591,8 @@ def main() -> None:
     rates("bluepyopt_fixed_dt", bpo.get("fixed_dt"), n)
     rates("hpcneuro_single", single, n)
     rates("hpcneuro_batched", batched, n_batched)
+    out["hpcneuro_single_efel_ms_per_sample"] = round(1e3 * single["efel_cpu"] / n, 3)
+    out["hpcneuro_batched_efel_ms_per_sample"] = round(1e3 * batched["efel_cpu"] / n_batched, 3)
 
     def ratio(a: str, c: str):
         x, y = out[f"{a}_per_s"], out[f"{c}_per_s"]
@@ -615,6 +657,8 @@ def main() -> None:
                        ("hpcneuro_batched", f"hpcneuro batched (B={b}), fixed dt")):
         say(f"{title:34s} {fmt(out[f'{key}_per_s'], '14.2f')} "
             f"{fmt(out[f'{key}_ms_per_sample'], '14.2f')} {fmt(out[f'{key}_wall_per_s'], '15.2f')}")
+    say(f"  of which eFEL: single {out['hpcneuro_single_efel_ms_per_sample']:.2f} ms, batched "
+        f"{out['hpcneuro_batched_efel_ms_per_sample']:.2f} ms per sample")
     target = out["target_20x_met"]
     say(f"batched / BluePyOpt (CVode): {fmt(out['ratio_batched_vs_bluepyopt'], '.1f')}x "
         f"(target >= 20x: {'met' if target else 'NOT met' if target is not None else 'n/a'}); "
@@ -635,8 +679,10 @@ def main() -> None:
         say(f"memory per rank (RSS): {out['rss_before_mb']:.1f} MB before, "
             f"{out['rss_after_first_batch_mb']:.1f} MB after the first batch, "
             f"{out['rss_after_batches_mb']:.1f} MB after {n_mem} batches: growth "
-            f"{out['rss_growth_mb']:+.2f} MB (trace {out['rss_trace_mb']}; "
-            f"{out['memory_seconds']:.0f} s)")
+            f"{out['rss_growth_mb']:+.2f} MB ({out['rss_growth_kb_per_batch']:+.1f} KB per "
+            f"batch; {'flat' if out['rss_flat'] else 'NOT flat'}); peak "
+            f"{out['rss_peak_mb']:.1f} MB; trace {out['rss_trace_mb']}; "
+            f"{out['memory_seconds']:.0f} s")
     failed = int(np.sum(batched["status"] != 1))
     if failed:
         say(f"note: {failed} of {n_batched} batched samples not done (status != 1), e.g. "
