@@ -67,6 +67,19 @@ LN2 = math.log(2.0)
 # Estimators and bias
 # --------------------------------------------------------------------------
 
+def _average_ranks(col: np.ndarray) -> np.ndarray:
+    """Ranks 1..T of a 1-D array, ties sharing their average rank."""
+    order = np.argsort(col, kind="stable")
+    sv = col[order]
+    # group boundaries of equal values
+    starts = np.flatnonzero(np.concatenate(([True], sv[1:] != sv[:-1])))
+    ends = np.concatenate((starts[1:], [len(col)]))
+    avg = (starts + ends + 1) / 2.0  # mean of ranks start+1 .. end
+    ranks = np.empty(len(col))
+    ranks[order] = np.repeat(avg, ends - starts)
+    return ranks
+
+
 def copula_normalize(data: np.ndarray) -> np.ndarray:
     """Gaussian-copula transform of each column.
 
@@ -74,10 +87,11 @@ def copula_normalize(data: np.ndarray) -> np.ndarray:
     Phi^-1(rank / (T + 1)); ties get their average rank.
     """
     from scipy.special import ndtri
-    from scipy.stats import rankdata
 
     x = np.asarray(data, dtype=np.float64)
-    ranks = rankdata(x, axis=0)
+    ranks = np.empty_like(x)
+    for j in range(x.shape[1]):
+        ranks[:, j] = _average_ranks(x[:, j])
     return ndtri(ranks / (x.shape[0] + 1.0))
 
 
@@ -312,7 +326,7 @@ def _log_prod_diag(DP, B, d, v, inv, e):
 @njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "arcp"})
 def walk_unit(R, prefix, lo, hi, shallow, min_order, max_order, offset, scale,
               hist_lo, hist_inv_w, icount, fstats, hist,
-              syn_key, syn_idx, syn_n, red_key, red_idx, red_n):
+              syn_key, syn_idx, syn_n, red_key, red_idx, red_n, store_off, store_buf):
     """Enumerate one work unit and accumulate per-order results in place.
 
     R: (N, N) correlation. prefix: (p,) int64 fixed first elements (ascending).
@@ -326,6 +340,8 @@ def walk_unit(R, prefix, lo, hi, shallow, min_order, max_order, offset, scale,
     hist (., nb+2) int64 with bins of width 1/hist_inv_w[m] from hist_lo[m]
     (bin 0 underflow, bin nb+1 overflow); top-K heaps syn_* (key = -O, O < 0)
     and red_* (key = O, O > 0) with fills syn_n/red_n. top = syn_key.shape[1].
+    Orders with store_off[m] >= 0 also write every O, in visiting (=
+    lexicographic) order, to store_buf[store_off[m]:].
     """
     n = R.shape[0]
     K = max_order
@@ -384,6 +400,9 @@ def walk_unit(R, prefix, lo, hi, shallow, min_order, max_order, offset, scale,
         if m >= min_order:
             o = -LD[d] - 0.5 * _log_prod_diag(DP, B, d, v, inv, e)
             o = (o + offset[m]) * scale
+            if store_off[m] >= 0:
+                store_buf[store_off[m]] = o
+                store_off[m] += 1
             icount[m, 0] += 1
             fstats[m, 0] += o
             fstats[m, 1] += o * o
@@ -504,7 +523,8 @@ def plan_units(n: int, max_order: int, root: tuple[int, ...] = (),
     start = root[-1] + 1 if root else 0
     total = cost(root, start, n, False)
     if n_units is None:
-        n_units = int(min(512, max(1, total // 4e6)))
+        # ~2e6 cost (~0.1 s of work) per unit, at most 512 units
+        n_units = int(min(512, max(1, total // 2e6)))
     target = total / n_units
     out: list[Unit] = []
 
@@ -561,6 +581,48 @@ class Partial:
     syn_idx: np.ndarray
     red_key: np.ndarray
     red_idx: np.ndarray
+    stored: dict = field(default_factory=dict)
+
+
+def unit_count(unit: Unit, n: int, order: int) -> int:
+    """Number of multiplets of one order inside a work unit (closed form)."""
+    p = len(unit.prefix)
+    if unit.shallow:
+        return (unit.hi - unit.lo) if order == p + 1 else 0
+    if order < p + 1:
+        return 0
+    return sum(math.comb(n - 1 - v, order - p - 1) for v in range(unit.lo, unit.hi))
+
+
+@njit(cache=True, nogil=True)
+def _combinations(n: int, k: int) -> np.ndarray:
+    """All k-subsets of range(n) in lexicographic order, (C(n, k), k) int64."""
+    total = 1
+    for i in range(k):
+        total = total * (n - i) // (i + 1)
+    out = np.empty((total, k), np.int64)
+    c = np.arange(k)
+    for r in range(total):
+        for q in range(k):
+            out[r, q] = c[q]
+        i = k - 1
+        while i >= 0 and c[i] == n - k + i:
+            i -= 1
+        if i < 0:
+            break
+        c[i] += 1
+        for j in range(i + 1, k):
+            c[j] = c[j - 1] + 1
+    return out
+
+
+def combinations_lex(n: int, k: int, targeted: bool = False) -> np.ndarray:
+    """k-subsets of range(n), lexicographic, (M, k) int64; targeted: all contain 0
+    (targeted mode puts the target first in kernel space)."""
+    if not targeted:
+        return _combinations(n, k)
+    rest = _combinations(n - 1, k - 1) + 1
+    return np.column_stack([np.zeros(len(rest), np.int64), rest]).reshape(-1, k)
 
 
 def _run_unit(R: np.ndarray, unit: Unit, cfg: dict) -> Partial:
@@ -579,17 +641,30 @@ def _run_unit(R: np.ndarray, unit: Unit, cfg: dict) -> Partial:
     red_idx = np.zeros((K + 1, top, K), np.int16)
     syn_n = np.zeros(K + 1, np.int64)
     red_n = np.zeros(K + 1, np.int64)
+    # complete orders: this unit's count of each is closed form
+    store_off = np.full(K + 1, -1, np.int64)
+    counts = {m: unit_count(unit, R.shape[0], m) for m in cfg.get("stored", ())}
+    pos = 0
+    for m, c in counts.items():
+        store_off[m] = pos
+        pos += c
+    store_buf = np.empty(pos)
     walk_unit(R, np.asarray(unit.prefix, np.int64), unit.lo, unit.hi, unit.shallow,
               cfg["min_order"], K, cfg["offset"], cfg["scale"], cfg["hist_lo"],
               cfg["hist_inv_w"], icount, fstats, hist, syn_key, syn_idx, syn_n,
-              red_key, red_idx, red_n)
+              red_key, red_idx, red_n, store_off, store_buf)
+    stored = {}
+    pos = 0
+    for m, c in counts.items():
+        stored[m] = store_buf[pos:pos + c]
+        pos += c
     sk, si, rk, ri = [], [], [], []
     # heaps -> candidate lists (unsorted); non-filled slots are dropped
     syn = [(syn_key[m, :syn_n[m]].copy(), syn_idx[m, :syn_n[m], :m].copy()) for m in range(K + 1)]
     red = [(red_key[m, :red_n[m]].copy(), red_idx[m, :red_n[m], :m].copy()) for m in range(K + 1)]
     return Partial(icount, [fstats[:, 0].copy()], [fstats[:, 1].copy()], fstats[:, 2].copy(),
                    fstats[:, 3].copy(), hist, [k for k, _ in syn], [i for _, i in syn],
-                   [k for k, _ in red], [i for _, i in red])
+                   [k for k, _ in red], [i for _, i in red], stored)
 
 
 def _select_top(keys: np.ndarray, idx: np.ndarray, top: int) -> tuple[np.ndarray, np.ndarray]:
@@ -804,12 +879,13 @@ def _validate(data: Any, names: Sequence[str], nan_policy: str) -> tuple[np.ndar
 
 
 def _drop_degenerate(x: np.ndarray, names: list[str], target: str | None,
-                     estimator: str) -> tuple[np.ndarray, list[str], list[str]]:
+                     estimator: str) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
     """Drop constant columns and exact duplicates (after the estimator's transform).
 
     Both carry no information the O-information can use (zero variance or a
     singular covariance); they are dropped with a logged warning. The target
-    is never dropped: a degenerate target is an error.
+    is never dropped: a degenerate target is an error. Returns (x, xs, names,
+    dropped) with xs the transformed data (copula scores for "gc").
     """
     dropped: list[str] = []
     const = [j for j in range(x.shape[1]) if np.ptp(x[:, j]) == 0]
@@ -821,25 +897,28 @@ def _drop_degenerate(x: np.ndarray, names: list[str], target: str | None,
     keep = [j for j in range(x.shape[1]) if j not in const]
     x = x[:, keep]
     names = [names[j] for j in keep]
+    xs = copula_normalize(x) if estimator == "gc" else x
     if x.shape[1] >= 2 and x.shape[0] >= 2:
-        r = np.abs(correlation_matrix(x, estimator))
+        r = np.abs(correlation_matrix(xs, "gauss"))
         gone: set[int] = set()
         for j in range(x.shape[1]):
             if j in gone:
                 continue
-            for i in range(j + 1, x.shape[1]):
-                if i not in gone and r[i, j] > DUPLICATE_CORR:
-                    drop = j if names[i] == target else i
-                    if names[drop] == target:
-                        continue
-                    log.warning("dropping column %r: it duplicates %r", names[drop],
-                                names[j if drop == i else i])
-                    dropped.append(names[drop])
-                    gone.add(drop)
+            for i in np.flatnonzero(r[j, j + 1:] > DUPLICATE_CORR) + j + 1:
+                i = int(i)
+                if i in gone:
+                    continue
+                drop = j if names[i] == target else i
+                if names[drop] == target:
+                    continue
+                log.warning("dropping column %r: it duplicates %r", names[drop],
+                            names[j if drop == i else i])
+                dropped.append(names[drop])
+                gone.add(drop)
         keep = [j for j in range(x.shape[1]) if j not in gone]
-        x = x[:, keep]
+        x, xs = x[:, keep], xs[:, keep]
         names = [names[j] for j in keep]
-    return x, names, dropped
+    return x, xs, names, dropped
 
 
 # --------------------------------------------------------------------------
@@ -858,11 +937,13 @@ def _hist_edges(R: np.ndarray, orders: Iterable[int], perm_root: tuple[int, ...]
     lo = np.zeros(K + 1)
     inv_w = np.ones(K + 1)
     rng = np.random.default_rng(seed + 7919)
+    free = np.array([v for v in range(n) if v not in perm_root], np.int64)
     for k in orders:
-        free = [v for v in range(n) if v not in perm_root]
         kk = k - len(perm_root)
-        sets = np.array([sorted(list(perm_root) + list(rng.choice(free, kk, replace=False)))
-                         for _ in range(256)], np.int64)
+        pick = free[np.argsort(rng.random((256, len(free))), axis=1)[:, :kk]]
+        if perm_root:
+            pick = np.column_stack([np.full(256, perm_root[0]), pick])
+        sets = np.ascontiguousarray(np.sort(pick, axis=1))
         o = (oinfo_sets(R, sets)[:, 0] + offset[k]) * scale
         a, b = float(o.min()), float(o.max())
         span = max(b - a, 1e-9 * max(1.0, abs(a)), 1e-12)
@@ -873,46 +954,44 @@ def _hist_edges(R: np.ndarray, orders: Iterable[int], perm_root: tuple[int, ...]
     return lo, inv_w
 
 
-def _enumerate_sets(n: int, k: int, root: tuple[int, ...]) -> np.ndarray:
-    """All k-subsets of range(n) containing `root`, lexicographic: (M, k)."""
-    from itertools import combinations
-
-    if root:
-        t = root[0]
-        rest = [v for v in range(n) if v != t]
-        rows = [sorted((t,) + c) for c in combinations(rest, k - 1)]
-        rows.sort()
-        return np.array(rows, np.int64).reshape(-1, k)
-    return np.array(list(combinations(range(n), k)), np.int64).reshape(-1, k)
-
-
 def _engine(R: np.ndarray, units: list[Unit], cfg: dict, client: Any,
             progress: bool, label: str = "O-information") -> Partial:
-    """Run all units in-process or on a Dask client and merge exactly."""
+    """Run all units in-process or on a Dask client and merge exactly.
+
+    Stored (complete) orders come back per unit and are concatenated in unit
+    order, which is lexicographic order within each order.
+    """
     top = cfg["top"]
     acc: Partial | None = None
+    pieces: dict[int, dict] = {}
     bar = None
     if progress:
         from tqdm import tqdm
         bar = tqdm(total=sum(u.cost for u in units), desc=label, unit="op", unit_scale=True)
     if client is None:
-        for u in units:
-            acc = _merge(acc, _run_unit(R, u, cfg), top)
+        for i, u in enumerate(units):
+            part = _run_unit(R, u, cfg)
+            pieces[i] = part.stored
+            acc = _merge(acc, part, top)
             if bar is not None:
                 bar.update(u.cost)
     else:
         from distributed import as_completed
 
         rf = client.scatter(R, broadcast=True)
-        futs = {client.submit(_run_unit, rf, u, cfg, pure=False): u for u in units}
+        futs = {client.submit(_run_unit, rf, u, cfg, pure=False): i for i, u in enumerate(units)}
         for fut in as_completed(list(futs)):
-            acc = _merge(acc, fut.result(), top)
+            part = fut.result()
+            pieces[futs[fut]] = part.stored
+            acc = _merge(acc, part, top)
             if bar is not None:
-                bar.update(futs[fut].cost)
+                bar.update(units[futs[fut]].cost)
             fut.release()
     if bar is not None:
         bar.close()
     assert acc is not None
+    acc.stored = {m: np.concatenate([pieces[i][m] for i in range(len(units))])
+                  for m in cfg.get("stored", ())}
     return _finish(acc, top)
 
 
@@ -969,7 +1048,7 @@ def compute_oinfo(data: Any, names: Sequence[str], min_order: int = 3,
         np.fill_diagonal(R, 1.0)
         xs = None
     else:
-        x, names, dropped = _drop_degenerate(x, names, target, estimator)
+        x, xs, names, dropped = _drop_degenerate(x, names, target, estimator)
         n_samples = x.shape[0]
     n = len(names)
     if n < 3:
@@ -983,7 +1062,6 @@ def compute_oinfo(data: Any, names: Sequence[str], min_order: int = 3,
         raise UserError(f"{n_samples} samples for {n} variables: need more samples than "
                         "variables (add rows or select fewer columns with --columns)")
     if not streamed:
-        xs = copula_normalize(x) if estimator == "gc" else x
         R = correlation_matrix(xs, "gauss")
     ev = float(np.linalg.eigvalsh(R)[0])
     if ev < MIN_EIGENVALUE:
@@ -1004,8 +1082,10 @@ def compute_oinfo(data: Any, names: Sequence[str], min_order: int = 3,
     soff = sinfo_offsets(max_order, n_samples, bias_correct)
     orders = list(range(min_order, max_order + 1))
     hist_lo, hist_inv_w = _hist_edges(Rp, orders, root, offset, scale, seed)
+    stored = tuple(k for k in orders if count_multiplets(n, k, target is not None) <= store_all_max)
     cfg = dict(min_order=min_order, max_order=max_order, offset=offset, scale=scale,
-               hist_lo=hist_lo, hist_inv_w=hist_inv_w, top=int(top), nbins=HIST_BINS)
+               hist_lo=hist_lo, hist_inv_w=hist_inv_w, top=int(top), nbins=HIST_BINS,
+               stored=stored)
     units_ = plan_units(n, max_order, root, n_units)
 
     from .cluster import open_client
@@ -1022,14 +1102,14 @@ def compute_oinfo(data: Any, names: Sequence[str], min_order: int = 3,
             mean = math.fsum(s[k] for s in part.sums) / cnt
             var = max(math.fsum(s[k] for s in part.sumsq) / cnt - mean * mean, 0.0)
             edges = hist_lo[k] + np.arange(HIST_BINS + 1) / hist_inv_w[k]
-            complete = count_multiplets(n, k, target is not None) <= store_all_max
+            complete = k in stored
             if complete:
-                sets = _enumerate_sets(n, k, root)
+                sets = combinations_lex(n, k, bool(root))
             else:
-                keys = np.concatenate([-part.syn_key[k], part.red_key[k]])
                 sets = np.concatenate([part.syn_idx[k], part.red_idx[k]]).astype(np.int64)
             vals = oinfo_sets(Rp, sets) if len(sets) else np.zeros((0, 3))
-            o = (vals[:, 0] + offset[k]) * scale
+            # O from the kernel itself (stored orders) or the direct evaluation
+            o = part.stored[k] if complete else (vals[:, 0] + offset[k]) * scale
             tc = (0.5 * (vals[:, 1] + vals[:, 2] + soff[k]) * scale
                   + 0.5 * o) if len(sets) else np.zeros(0)
             dtc = tc - o

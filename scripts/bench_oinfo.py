@@ -34,6 +34,12 @@ The last line printed is one JSON object with these names:
   thoi_max_abs_diff, hoi_max_abs_diff   largest |O_hpcneuro - O_peer| on
                         shared multiplets, conventions matched (THOI: nats,
                         bias-corrected; hoi: bits, bias-corrected, float32)
+  full_worker_cpu_s, full_1w_worker_cpu_s   CPU seconds the workers received
+  cpu_share, cpu_share_1w   worker CPU / (wall x workers): below ~0.9 means
+                        other processes took the cores, and speedup is not a
+                        property of hpcneuro alone
+  load_before_full, load_before_full_1w   1-minute load average at the start
+  identical_1w_vs_w     per-order means and reported values bit-identical
   errors                peers that could not run, with the reason
 """
 from __future__ import annotations
@@ -242,6 +248,9 @@ def main() -> None:
         res = oi.compute_oinfo(x, names, **kw)
         return time.perf_counter() - t0, res
 
+    def worker_cpu(client) -> float:
+        return sum(client.run(time.process_time).values())
+
     # warm-up compiles / loads the numba cache in this process
     oi.compute_oinfo(x[:, :6], names[:6], max_order=6)
     fig["hpc_small_inproc_s"], _ = timed(max_order=kt)
@@ -259,8 +268,11 @@ def main() -> None:
               f"{fig['hpc_hoi_s']:.3f} s ({a.workers} workers), {hpc_hoi_inproc:.3f} s in-process",
               flush=True)
         if not a.no_full:
+            fig["load_before_full"] = os.getloadavg()[0]
+            c0 = worker_cpu(client)
             with PeakRSS() as mem:
                 fig["full_s"], full = timed(min_order=3, max_order=n, client=client)
+            fig["full_worker_cpu_s"] = round(worker_cpu(client) - c0, 2)
             fig["full_peak_rss_mb"] = round(mem.peak / 2**20, 1)
             fig["full_peak_pss_mb"] = round(mem.peak_pss / 2**20, 1)
             print(f"hpcneuro orders 3..{n}: {fig['full_multiplets']:,} multiplets in "
@@ -270,7 +282,10 @@ def main() -> None:
         with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0") as cl, \
                 Client(cl) as client:
             oi.compute_oinfo(x[:, :6], names[:6], max_order=6, client=client)
+            fig["load_before_full_1w"] = os.getloadavg()[0]
+            c0 = worker_cpu(client)
             fig["full_1w_s"], full1 = timed(min_order=3, max_order=n, client=client)
+            fig["full_1w_worker_cpu_s"] = round(worker_cpu(client) - c0, 2)
         fig["speedup"] = round(fig["full_1w_s"] / fig["full_s"], 3)
         same = all(full.orders[k].mean == full1.orders[k].mean
                    and np.array_equal(full.orders[k].oinfo, full1.orders[k].oinfo)
@@ -278,6 +293,14 @@ def main() -> None:
         fig["identical_1w_vs_w"] = bool(same)
         print(f"1 worker: {fig['full_1w_s']:.1f} s -> speedup {fig['speedup']}x with "
               f"{a.workers}; identical results: {same}", flush=True)
+        # on a shared machine wall-clock scaling is only meaningful if the
+        # workers actually got their cores: report the CPU they received
+        fig["cpu_share"] = round(fig["full_worker_cpu_s"] / (fig["full_s"] * a.workers), 3)
+        fig["cpu_share_1w"] = round(fig["full_1w_worker_cpu_s"] / fig["full_1w_s"], 3)
+        print(f"worker CPU: {fig['full_worker_cpu_s']} s over {a.workers} workers "
+              f"(share of wall x workers {fig['cpu_share']}), 1 worker {fig['full_1w_worker_cpu_s']} s "
+              f"(share {fig['cpu_share_1w']}); load average before: {fig['load_before_full']:.1f}"
+              f" / {fig['load_before_full_1w']:.1f}", flush=True)
 
     # accuracy: kernel path on random multiplets of every order, and the
     # sweep's per-order min/max against the reported extreme multiplets
