@@ -61,10 +61,12 @@ def extract(t: np.ndarray, v: np.ndarray, protocol: Protocol,
     if not efel_names:
         return values, failed
     start, end = protocol.stim_window
+    # eFEL copies each trace element by element: from Python lists that is ~2x faster
+    t_list = t.tolist()
     for i in range(n):
         if poke is not None:
             poke()
-        trace = {"T": t, "V": v[i], "stim_start": [start], "stim_end": [end]}
+        trace = {"T": t_list, "V": v[i].tolist(), "stim_start": [start], "stim_end": [end]}
         if stimulus is not None:
             trace["stimulus_current"] = [float(stimulus[i])]
         try:

@@ -197,9 +197,14 @@ class CellBatch:
                          for spec in parameters]
         self.parameters = list(parameters)
         self.stimuli = [h.IClamp(seg) for seg in self.soma]
-        self.holders = [h.IClamp(seg) for seg in self.soma]
-        for holder in self.holders:
-            holder.delay, holder.dur, holder.amp = 0.0, 1e9, 0.0
+        # made on first use: an idle point process still costs time at every step
+        self._holders: list = []
+        self._clamps: list = []
+        # one recording vector per cell for the batch's lifetime: making Vectors per run
+        # (and Vector.as_numpy) leaks memory in NEURON 9
+        self._v_vectors = [h.Vector() for _ in self.soma]
+        self._i_vectors = [h.Vector() for _ in self.soma]
+        self._record_dt: float | None = None
 
     def _build_morphology(self, morphology, index: int) -> dict:
         h = neuron_h()
@@ -269,24 +274,31 @@ class CellBatch:
         self._integrator(simulation)
         amplitudes = np.broadcast_to(np.asarray(amplitudes, dtype=float), (n,))
         holding = np.broadcast_to(np.asarray(holding, dtype=float), (n,))
-        for i, (stim, holder) in enumerate(zip(self.stimuli, self.holders)):
-            active = i < n and clamp_voltage is None
+        clamped = clamp_voltage is not None
+        for i, stim in enumerate(self.stimuli):
             stim.delay, stim.dur = delay, duration
-            stim.amp = float(amplitudes[i]) if active else 0.0
-            holder.amp = float(holding[i]) if active else 0.0
-        clamps = []
-        if clamp_voltage is not None:
-            for seg in self.soma[:n]:
-                clamp = h.SEClamp(seg)
-                clamp.dur1, clamp.amp1, clamp.rs = tstop + 1.0, clamp_voltage, 0.01
-                clamps.append(clamp)
+            stim.amp = float(amplitudes[i]) if i < n and not clamped else 0.0
+        if np.any(holding != 0) and not clamped and not self._holders:
+            self._holders = [h.IClamp(seg) for seg in self.soma]
+            for holder in self._holders:
+                holder.delay, holder.dur = 0.0, 1e9
+        for i, holder in enumerate(self._holders):
+            holder.amp = float(holding[i]) if i < n and not clamped else 0.0
+        if clamped and not self._clamps:
+            self._clamps = [h.SEClamp(seg) for seg in self.soma]
+        for i, clamp in enumerate(self._clamps):
+            on = clamped and i < n
+            clamp.dur1, clamp.amp1, clamp.rs = (tstop + 1.0 if on else 0.0), clamp_voltage or 0.0, 0.01
         # recording at a coarser interval than dt keeps eFEL input small
-        vectors = []
-        for i in range(n):
-            vec = h.Vector()
-            ref = clamps[i]._ref_i if clamps else self.soma[i]._ref_v
-            vec.record(ref, simulation["record_dt"])
-            vectors.append(vec)
+        record_dt = simulation["record_dt"]
+        if self._record_dt != record_dt:
+            for vec, seg in zip(self._v_vectors, self.soma):
+                vec.record(seg._ref_v, record_dt)
+            self._record_dt = record_dt
+        if clamped:
+            for vec, clamp in zip(self._i_vectors[:n], self._clamps):
+                vec.record(clamp._ref_i, record_dt)
+        vectors = self._i_vectors[:n] if clamped else self._v_vectors[:n]
         h.finitialize(self.model["v_init"])
         if poke is None:
             h.continuerun(tstop)
@@ -298,8 +310,11 @@ class CellBatch:
         n_points = min(int(vec.size()) for vec in vectors) if vectors else 0
         v = np.empty((n, n_points))
         for i, vec in enumerate(vectors):
-            v[i] = vec.as_numpy()[:n_points]
-        return np.arange(n_points) * simulation["record_dt"], v
+            v[i] = np.array(vec)[:n_points]
+        if clamped:
+            for vec in self._i_vectors[:n]:
+                vec.play_remove()
+        return np.arange(n_points) * record_dt, v
 
     @staticmethod
     def _integrator(simulation: dict) -> None:
@@ -312,5 +327,6 @@ class CellBatch:
         else:
             cvode.use_local_dt(0)
             cvode.active(0)
+            cvode.cache_efficient(1)  # contiguous state arrays: faster with many cells
             h.dt = simulation["dt"]
             h.steps_per_ms = 1.0 / simulation["dt"]
