@@ -58,6 +58,10 @@ STORE_ALL_MAX = 200_000
 HIST_BINS = 64
 #: R must have smallest eigenvalue above this (all sub-matrices then do too)
 MIN_EIGENVALUE = 1e-10
+#: with scheduler "local", jobs whose planned work (cost units of plan_units,
+#: ~8 ns each on a 2-core laptop, times 1 + bootstrap) is below this run
+#: in-process: starting a cluster would take longer than the job
+SMALL_JOB_COST = 5e7
 #: columns whose copula/gauss correlation magnitude exceeds this are duplicates
 DUPLICATE_CORR = 1.0 - 1e-12
 LN2 = math.log(2.0)
@@ -523,8 +527,10 @@ def plan_units(n: int, max_order: int, root: tuple[int, ...] = (),
     start = root[-1] + 1 if root else 0
     total = cost(root, start, n, False)
     if n_units is None:
-        # ~2e6 cost (~0.1 s of work) per unit, at most 512 units
-        n_units = int(min(512, max(1, total // 2e6)))
+        # one cost unit is ~8 ns here: aim at ~1e7 (~80 ms) per unit so the
+        # scheduler round trip stays small, but keep 16 units for mid-size
+        # problems so they still spread over workers; never above 512
+        n_units = int(min(512, max(total // 1e7, min(16, total // 1e5), 1)))
     target = total / n_units
     out: list[Unit] = []
 
@@ -1014,6 +1020,8 @@ def compute_oinfo(data: Any, names: Sequence[str], min_order: int = 3,
     and Benjamini-Hochberg q-values. gradient: O(X) - O(X without i) for each
     member i of reported multiplets, shape (M, k).
     scheduler: "none" | "local" | "slurm" | "tcp://host:port", or pass client.
+    "local" runs small jobs (below SMALL_JOB_COST) in-process; results are
+    identical either way.
     Orders with at most store_all_max multiplets are stored completely.
     Constant and duplicated columns are dropped with a logged warning.
     n_units: number of work units (default: from the problem size only, so
@@ -1091,6 +1099,10 @@ def compute_oinfo(data: Any, names: Sequence[str], min_order: int = 3,
     from .cluster import open_client
     import contextlib
 
+    work = sum(u.cost for u in units_) * (1 + int(bootstrap))
+    if client is None and scheduler == "local" and work < SMALL_JOB_COST:
+        log.info("small job (%.2g cost units): running in-process instead of a LocalCluster", work)
+        scheduler = "none"
     ctx = contextlib.nullcontext(client) if client is not None else open_client(scheduler, n_workers)
     with ctx as cl:
         part = _engine(Rp, units_, cfg, cl, progress)

@@ -203,11 +203,15 @@ def test_identical_for_one_and_two_workers_and_top_k_exact(clusters):
         assert a.orders[k].mean == pytest.approx(f.mean, rel=1e-12)
 
 
-def test_local_scheduler_string():
+def test_local_scheduler_string(monkeypatch):
     n = 6
     x = correlated(n, 200, seed=9)
-    a = compute_oinfo(x, names_of(n), max_order=4, scheduler="local", n_workers=1)
     b = compute_oinfo(x, names_of(n), max_order=4)
+    small = compute_oinfo(x, names_of(n), max_order=4, scheduler="local")
+    assert small.attrs["n_workers"] == 0  # small job: in-process
+    monkeypatch.setattr(oi, "SMALL_JOB_COST", 0)
+    a = compute_oinfo(x, names_of(n), max_order=4, scheduler="local", n_workers=1)
+    assert a.attrs["n_workers"] == 1
     np.testing.assert_array_equal(a.orders[4].oinfo, b.orders[4].oinfo)
 
 
