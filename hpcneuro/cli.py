@@ -51,14 +51,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from mpi4py import MPI  # noqa: F401 - must precede NEURON so that it uses this MPI
 
     from hpcneuro import config as configuration
-    from hpcneuro.driver import mpi_world, simulate
+    from hpcneuro.driver import EXIT_INTERRUPTED, mpi_world, simulate
 
     comm = mpi_world()
     _setup_logging(comm.rank, args.verbose)
     cfg = configuration.load(args.config)
-    simulate(cfg, str(args.output), resume=args.resume, retry_failed=args.retry_failed,
-             overwrite=args.overwrite, comm=comm)
-    return 0
+    summary = simulate(cfg, str(args.output), resume=args.resume,
+                       retry_failed=args.retry_failed, overwrite=args.overwrite, comm=comm)
+    return EXIT_INTERRUPTED if summary["interrupted"] else 0
 
 
 def _add_simulate(sub) -> None:
@@ -99,6 +99,10 @@ def format_status(summary: dict) -> str:
     rate, eta = summary["rate"], summary["eta_seconds"]
     lines.append(f"  throughput: {rate:.1f} samples/s" if rate == rate else
                  "  throughput: not enough finished samples yet")
+    if summary["last_write"] == summary["last_write"]:
+        ago = time.time() - summary["last_write"]
+        lines.append(f"  last write: {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(summary['last_write']))}"
+                     f" ({ago:.0f} s ago)")
     if summary["counts"][0] == 0:
         lines.append("  complete")
     elif eta == eta:

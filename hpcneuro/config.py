@@ -158,6 +158,8 @@ SCHEMA: dict[str, Any] = {
         }), [], "groups of coregulated parameters (a block correlation matrix)"),
         "table": Field(str, None, "table only: CSV/TSV/.npy/FILE.h5:/dataset with one column "
                                   "per parameter name"),
+        "table_sha256": Field(str, None, "filled in: the table file's hash, so that a resume "
+                                         "refuses an edited table"),
     }),
     "protocols": Field(ListOf(PROTOCOL, 1)),
     "features": Field(ListOf(str), [], "PROTOCOL.FEATURE names (eFEL features)"),
@@ -173,6 +175,8 @@ SCHEMA: dict[str, Any] = {
         "cvode": Field(bool, False, "variable time step (CVode) instead of fixed dt"),
         "local_dt": Field(bool, True, "with cvode: each cell its own time step"),
         "atol": Field(float, 1e-3, "with cvode: absolute tolerance", check=_positive),
+        "store_traces_every": Field(int, 0, "store the voltage traces of every k-th sample "
+                                            "(0: none)", check=_at_least(0)),
     }, {}),
     "analysis": Field({
         "variables": Field(str, "params", "what to analyse",
@@ -438,6 +442,10 @@ def _check_semantics(cfg: dict, base_dir: Path) -> None:
     from hpcneuro.sampling import validate_sampling
 
     validate_sampling(cfg["sampling"], cfg["parameters"], base_dir)
+    if cfg["sampling"]["method"] == "table":
+        table_file = cfg["sampling"]["table"].split(".h5:", 1)[0]
+        table_file += ".h5" if table_file != cfg["sampling"]["table"] else ""
+        cfg["sampling"]["table_sha256"] = hashlib.sha256(Path(table_file).read_bytes()).hexdigest()
 
     sim = cfg["simulation"]
     if sim["record_dt"] < sim["dt"]:

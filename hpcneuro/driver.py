@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -35,26 +37,31 @@ from hpcneuro.store import (DONE, FEATURE_FAILED, PENDING, SIM_FAILED, ResultsSt
 log = logging.getLogger("hpcneuro.driver")
 
 # slots of the shared counter window
-_NEXT_BLOCK, _DONE, _FAILED = 0, 1, 2
+_NEXT_BLOCK, _DONE, _FAILED, _STOP = 0, 1, 2, 3
+_SLOTS = 4
+
+# exit status of a campaign stopped by SIGTERM/SIGUSR1 (EX_TEMPFAIL: rerun to resume)
+EXIT_INTERRUPTED = 75
 
 
 class BlockCounter:
-    """Atomic counters shared by all ranks: next block to claim, samples done, failed."""
+    """Atomic counters shared by all ranks: next block to claim, samples done, failed,
+    and a stop flag any rank can raise."""
 
     def __init__(self, comm):
         self.comm = comm
         if comm is None or comm.size == 1:
-            self._local = np.zeros(3, dtype=np.int64)
+            self._local = np.zeros(_SLOTS, dtype=np.int64)
             self.win = None
             return
         from mpi4py import MPI
 
         self._mpi = MPI
-        size = 3 * 8 if comm.rank == 0 else 0
+        size = _SLOTS * 8 if comm.rank == 0 else 0
         self.win = MPI.Win.Allocate(size, 8, comm=comm)
         if comm.rank == 0:
             self.win.Lock(0)
-            self.win.Put(np.zeros(3, dtype=np.int64), 0)
+            self.win.Put(np.zeros(_SLOTS, dtype=np.int64), 0)
             self.win.Unlock(0)
         comm.Barrier()
 
@@ -86,6 +93,12 @@ class BlockCounter:
         """Index of the next unclaimed block (may be past the last block)."""
         return self._fetch_add(_NEXT_BLOCK, 1)
 
+    def request_stop(self) -> None:
+        self._fetch_add(_STOP, 1)
+
+    def stop_requested(self) -> bool:
+        return self._fetch_add(_STOP, 0) > 0
+
     def add_finished(self, done: int, failed: int) -> None:
         self._fetch_add(_DONE, done)
         self._fetch_add(_FAILED, failed)
@@ -104,6 +117,7 @@ class BlockResult:
     status: np.ndarray    # (n,) int8
     valid: np.ndarray     # (n,) bool
     errors: list          # n strings, "" where fine
+    traces: dict = field(default_factory=dict)  # protocol -> (n, T) mV, when stored
 
 
 def evaluate_block(batch: CellBatch, protocols: list, cfg: dict, params: np.ndarray,
@@ -136,6 +150,8 @@ def evaluate_block(batch: CellBatch, protocols: list, cfg: dict, params: np.ndar
         return _concat([evaluate_block(batch, protocols, cfg, params[i:i + 1], poke)
                         for i in range(n)])
     for protocol, result in outputs:
+        if result.v is not None and cfg["simulation"]["store_traces_every"]:
+            out.traces[protocol.name] = result.v
         group = groups.get(protocol.name, [])
         for col, name in group:
             if name in result.values:
@@ -166,10 +182,23 @@ def evaluate_block(batch: CellBatch, protocols: list, cfg: dict, params: np.ndar
 
 
 def _concat(parts: list[BlockResult]) -> BlockResult:
+    names = set().union(*(p.traces for p in parts))
+    traces = {}
+    for name in names:  # a part that failed early has no trace: pad with NaN
+        width = max(p.traces[name].shape[1] for p in parts if name in p.traces)
+        traces[name] = np.vstack([
+            _pad(p.traces.get(name), len(p.errors), width) for p in parts])
     return BlockResult(np.vstack([p.features for p in parts]),
                        np.concatenate([p.status for p in parts]),
                        np.concatenate([p.valid for p in parts]),
-                       [e for p in parts for e in p.errors])
+                       [e for p in parts for e in p.errors], traces)
+
+
+def _pad(v: np.ndarray | None, n: int, width: int) -> np.ndarray:
+    out = np.full((n, width), np.nan)
+    if v is not None:
+        out[:, :v.shape[1]] = v
+    return out
 
 
 def make_batch(cfg: dict, n_pending: int) -> CellBatch:
@@ -217,11 +246,72 @@ def _inspect_existing(output: str, cfg: dict, resume: bool, retry_failed: bool,
     return "open", np.flatnonzero(todo)
 
 
+class _StopSignals:
+    """Turns SIGTERM and SIGUSR1 (Slurm's warnings before walltime) into a flag.
+
+    The running block is finished and written; then the rank stops claiming blocks and
+    raises the shared stop flag so that ranks the signal did not reach stop too.
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+
+    def __init__(self):
+        self.received: int | None = None
+        self._previous = {}
+
+    def __enter__(self) -> "_StopSignals":
+        for sig in self.SIGNALS:
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        self.received = signum
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+class _Progress:
+    """Rank 0's view of the whole campaign: a bar on a terminal, log lines otherwise."""
+
+    def __init__(self, total: int, counter: "BlockCounter", enabled: bool):
+        self.total, self.counter, self.enabled = total, counter, enabled
+        self.started = self.last = time.time()
+        self.bar = None
+        if enabled and sys.stderr.isatty() and total:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="sample", smoothing=0.1, dynamic_ncols=True)
+        self.shown = 0
+
+    def update(self) -> None:
+        if not self.enabled:
+            return
+        done, failed = self.counter.finished()
+        if self.bar is not None:
+            self.bar.update(done + failed - self.shown)
+            self.bar.set_postfix(failed=failed, refresh=False)
+            self.shown = done + failed
+        elif time.time() - self.last > 10:
+            self.last = time.time()
+            elapsed = time.time() - self.started
+            rate = (done + failed) / elapsed if elapsed > 0 else 0.0
+            eta = (self.total - done - failed) / rate if rate > 0 else float("nan")
+            log.info("%d/%d samples (%d failed), %.1f samples/s, ETA %.0f s", done + failed,
+                     self.total, failed, rate, eta)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def simulate(cfg: dict, output: str, *, resume: bool = False, retry_failed: bool = False,
              overwrite: bool = False, comm=None) -> dict:
     """Run (or resume) a campaign into ``output``; every rank calls this.
 
-    Returns a summary dict on every rank (counts are global on rank 0).
+    Returns a summary dict (counts are global on rank 0); ``interrupted`` is True when a
+    SIGTERM/SIGUSR1 stopped the campaign early (rerun the same command to resume).
     """
     n_ranks = 1 if comm is None else comm.size
     rank = 0 if comm is None else comm.rank
@@ -241,63 +331,75 @@ def simulate(cfg: dict, output: str, *, resume: bool = False, retry_failed: bool
     _, mode, pending = decision
 
     started = time.time()
-    store = (ResultsStore.create if mode == "create" else ResultsStore.open)(
-        output, *((cfg, comm) if mode == "create" else (comm,)))
-    if rank == 0:
-        log.info("%s %s: %d samples, %d pending, %d rank(s), batches of %d",
-                 "created" if mode == "create" else "resuming", output,
-                 cfg["sampling"]["n_samples"], pending.size, n_ranks,
-                 cfg["simulation"]["batch_size"])
-    blocks = plan_blocks(pending, cfg["simulation"]["batch_size"])
-    counter = BlockCounter(comm)
-    sampler = Sampler(cfg)
-    protocols = prot.from_config(cfg)
-    batch = make_batch(cfg, pending.size)
-    mine = {"done": 0, "failed": 0, "valid": 0, "blocks": 0}
-    last_report = time.time()
-    try:
-        while True:
-            b = counter.claim()
-            if b >= len(blocks):
-                break
-            indices = blocks[b]
-            params = sampler.sample(indices)
-            result = evaluate_block(batch, protocols, cfg, params, counter.poke)
-            store.write_block(indices, params, result.features, result.status, result.valid,
-                              result.errors, rank)
-            n_failed = int(np.sum(result.status != DONE))
-            mine["done"] += indices.size - n_failed
-            mine["failed"] += n_failed
-            mine["valid"] += int(result.valid.sum())
-            mine["blocks"] += 1
-            counter.add_finished(indices.size - n_failed, n_failed)
-            if rank == 0 and time.time() - last_report > 5:
-                last_report = time.time()
-                _report_progress(counter, pending.size, started)
-    finally:
-        if comm is not None:
-            comm.Barrier()
-        counter.free()
-        store.close()
+    with _StopSignals() as signals:
+        store = _open_store(output, cfg, mode, comm)
+        if rank == 0:
+            log.info("%s %s: %d samples, %d pending, %d rank(s), batches of %d",
+                     "created" if mode == "create" else "resuming", output,
+                     cfg["sampling"]["n_samples"], pending.size, n_ranks,
+                     cfg["simulation"]["batch_size"])
+        blocks = plan_blocks(pending, cfg["simulation"]["batch_size"])
+        counter = BlockCounter(comm)
+        sampler = Sampler(cfg)
+        protocols = prot.from_config(cfg)
+        batch = make_batch(cfg, pending.size)
+        mine = {"done": 0, "failed": 0, "valid": 0, "blocks": 0}
+        progress = _Progress(pending.size, counter, rank == 0)
+        try:
+            while True:
+                if signals.received is not None:
+                    counter.request_stop()
+                if counter.stop_requested():
+                    break
+                b = counter.claim()
+                if b >= len(blocks):
+                    break
+                indices = blocks[b]
+                params = sampler.sample(indices)
+                result = evaluate_block(batch, protocols, cfg, params, counter.poke)
+                store.write_block(indices, params, result, rank)
+                n_failed = int(np.sum(result.status != DONE))
+                mine["done"] += indices.size - n_failed
+                mine["failed"] += n_failed
+                mine["valid"] += int(result.valid.sum())
+                mine["blocks"] += 1
+                counter.add_finished(indices.size - n_failed, n_failed)
+                progress.update()
+        finally:
+            progress.close()
+            if comm is not None:
+                comm.Barrier()
+            interrupted = counter.stop_requested()
+            counter.free()
+            store.close()
     totals = mine
     if comm is not None:
         totals = {k: comm.reduce(v, root=0) for k, v in mine.items()}
     elapsed = time.time() - started
     if rank == 0:
         ran = totals["done"] + totals["failed"]
-        log.info("finished %d samples in %.1f s (%.1f samples/s): %d done, %d failed, "
-                 "%d valid", ran, elapsed, ran / elapsed if elapsed else 0.0, totals["done"],
-                 totals["failed"], totals["valid"])
-    return {**totals, "elapsed": elapsed, "n_ranks": n_ranks}
+        log.info("%s %d samples in %.1f s (%.1f samples/s): %d done, %d failed, %d valid",
+                 "stopped by a signal after" if interrupted else "finished", ran, elapsed,
+                 ran / elapsed if elapsed else 0.0, totals["done"], totals["failed"],
+                 totals["valid"])
+        if interrupted:
+            log.info("the results are saved; rerun the same command to resume")
+    return {**totals, "elapsed": elapsed, "n_ranks": n_ranks, "interrupted": interrupted}
 
 
-def _report_progress(counter: BlockCounter, total: int, started: float) -> None:
-    done, failed = counter.finished()
-    elapsed = time.time() - started
-    rate = (done + failed) / elapsed if elapsed > 0 else 0.0
-    eta = (total - done - failed) / rate if rate > 0 else float("nan")
-    log.info("%d/%d samples (%d failed), %.1f samples/s, ETA %.0f s", done + failed, total,
-             failed, rate, eta)
+def _open_store(output: str, cfg: dict, mode: str, comm) -> ResultsStore:
+    """Open ``output``; a new file is built under a temporary name and renamed when
+    complete, so a kill during creation never leaves a half-made results file."""
+    if mode != "create":
+        return ResultsStore.open(output, comm)
+    rank = 0 if comm is None else comm.rank
+    partial = f"{output}.creating"
+    ResultsStore.create(partial, cfg, comm).close()
+    if rank == 0:
+        os.replace(partial, output)
+    if comm is not None:
+        comm.Barrier()
+    return ResultsStore.open(output, comm)
 
 
 def mpi_world():

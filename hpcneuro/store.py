@@ -13,6 +13,9 @@ valid          i1 (N)        1 if the model meets every validity rule
 error          S80 (N)       why a sample failed (empty when it did not)
 rank           i4 (N)        MPI rank that ran the sample (-1: never ran)
 finished_at    f8 (N)        Unix time the sample's block was written (NaN: pending)
+traces/PROT    f4 (N/k, T)   with ``simulation.store_traces_every: k``, the voltage (mV)
+                             of samples 0, k, 2k, ... under protocol PROT, every
+                             ``record_dt`` ms (attributes ``every``, ``record_dt``)
 =============  ============  ===============================================
 
 Every dataset is contiguous and created at full size when the file is created, so
@@ -101,6 +104,17 @@ class ResultsStore:
         f.create_dataset("error", (n,), f"S{ERROR_LEN}", fillvalue=b"")
         f.create_dataset("rank", (n,), "i4", fillvalue=-1)
         f.create_dataset("finished_at", (n,), "f8", fillvalue=np.nan)
+        every = cfg["simulation"]["store_traces_every"]
+        if every:
+            group = f.create_group("traces")
+            group.attrs["every"] = every
+            group.attrs["record_dt"] = cfg["simulation"]["record_dt"]
+            rows = (n + every - 1) // every
+            for protocol in cfg["protocols"]:
+                if protocol["type"] == "rheobase":
+                    continue
+                points = int(round(protocol["tstop"] / cfg["simulation"]["record_dt"])) + 1
+                group.create_dataset(protocol["name"], (rows, points), "f4", fillvalue=np.nan)
         f.attrs["config"] = configuration.dumps(cfg)
         f.attrs["config_hash"] = configuration.config_hash(cfg)
         f.attrs["seed"] = cfg["seed"]
@@ -115,23 +129,40 @@ class ResultsStore:
     def open(cls, path: str, comm=None) -> "ResultsStore":
         return cls(_open(path, "r+", comm))
 
-    def write_block(self, indices: np.ndarray, params: np.ndarray, features: np.ndarray,
-                    status: np.ndarray, valid: np.ndarray, errors: list[str], rank: int) -> None:
-        """Write the results of one block of samples; ``status`` goes last."""
+    def write_block(self, indices: np.ndarray, params: np.ndarray, result, rank: int) -> None:
+        """Write one block's results (a :class:`hpcneuro.driver.BlockResult`); ``status``
+        goes last, so a sample marked done always has its data on disk."""
         now = time.time()
-        enc = np.array([e.encode("utf-8", "replace")[:ERROR_LEN] for e in errors],
+        enc = np.array([e.encode("utf-8", "replace")[:ERROR_LEN] for e in result.errors],
                        dtype=f"S{ERROR_LEN}")
         runs = contiguous_runs(indices)
         for a, b, lo, hi in runs:
             self.params[a:b] = params[lo:hi]
             if self.features.shape[1]:
-                self.features[a:b] = features[lo:hi]
-            self.file["valid"][a:b] = valid[lo:hi].astype("i1")
+                self.features[a:b] = result.features[lo:hi]
+            self.file["valid"][a:b] = result.valid[lo:hi].astype("i1")
             self.file["error"][a:b] = enc[lo:hi]
             self.file["rank"][a:b] = np.full(hi - lo, rank, dtype="i4")
             self.file["finished_at"][a:b] = np.full(hi - lo, now)
+        self._write_traces(indices, result.traces)
         for a, b, lo, hi in runs:
-            self.status[a:b] = status[lo:hi].astype("i1")
+            self.status[a:b] = result.status[lo:hi].astype("i1")
+
+    def _write_traces(self, indices: np.ndarray, traces: dict) -> None:
+        if "traces" not in self.file:
+            return
+        group = self.file["traces"]
+        every = int(group.attrs["every"])
+        keep = np.flatnonzero(indices % every == 0)
+        for name, v in traces.items():
+            if name not in group or keep.size == 0:
+                continue
+            ds = group[name]
+            width = min(ds.shape[1], v.shape[1])
+            for k in keep:  # a handful per block: one row each
+                row = np.full(ds.shape[1], np.nan, dtype="f4")
+                row[:width] = v[k, :width]
+                ds[int(indices[k]) // every] = row
 
     def close(self) -> None:
         self.file.close()
@@ -168,15 +199,26 @@ def read_summary(path: str) -> dict:
         created = float(f.attrs.get("created_at", np.nan))
         name = __import__("json").loads(f.attrs["config"]).get("name", "")
     counts = {code: int(np.sum(status == code)) for code in STATUS_NAMES}
-    n = status.size
-    ran = np.isfinite(finished)
-    rate = eta = np.nan
-    if ran.sum() >= 2:
-        first, last = np.nanmin(finished), np.nanmax(finished)
-        span = last - min(first, created) if np.isfinite(created) else last - first
-        rate = ran.sum() / span if span > 0 else np.nan
-        if counts[PENDING] and rate > 0:
-            eta = counts[PENDING] / rate
-    return {"name": name, "n_samples": n, "counts": counts,
+    rate = recent_rate(finished[np.isfinite(finished)], created)
+    eta = counts[PENDING] / rate if counts[PENDING] and rate > 0 else np.nan
+    last = float(np.nanmax(finished)) if np.isfinite(finished).any() else np.nan
+    return {"name": name, "n_samples": status.size, "counts": counts,
             "n_valid": int(np.sum((status == DONE) & (valid == 1))),
-            "rate": rate, "eta_seconds": eta}
+            "rate": rate, "eta_seconds": eta, "last_write": last}
+
+
+def recent_rate(times: np.ndarray, created: float, window: float = 600.0) -> float:
+    """Samples per second over the last ``window`` seconds of activity.
+
+    Samples of one block share a timestamp, so the first block in the window only marks
+    when the counting starts. Earlier sessions of a resumed campaign do not dilute it.
+    """
+    if times.size == 0:
+        return np.nan
+    last = times.max()
+    recent = times[times >= last - window]
+    start = recent.min()
+    if start == last:  # one block so far: count from the file's creation
+        span = last - created
+        return recent.size / span if span > 0 else np.nan
+    return np.sum(recent > start) / (last - start)
