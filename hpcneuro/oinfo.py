@@ -880,7 +880,8 @@ def _validate(data: Any, names: Sequence[str], nan_policy: str) -> tuple[np.ndar
             x = x[keep]
         else:
             raise UserError("NaN or infinite values in columns " + ", ".join(cols)
-                            + ": remove those rows or columns (or use nan_policy='drop')")
+                            + ": remove those rows, or leave those columns out (--columns); "
+                            "from Python, nan_policy='drop' drops incomplete rows")
     return x, names
 
 
