@@ -899,8 +899,11 @@ def _drop_degenerate(x: np.ndarray, names: list[str], target: str | None,
     for j in const:
         if names[j] == target:
             raise UserError(f"the target column {target!r} is constant: choose another target")
-        log.warning("dropping constant column %r", names[j])
         dropped.append(names[j])
+    if const:
+        # one line, not thousands (gene tables have many all-zero genes)
+        shown = ", ".join(repr(s) for s in dropped[:10]) + (" ..." if len(dropped) > 10 else "")
+        log.warning("dropping %d constant column(s): %s", len(dropped), shown)
     keep = [j for j in range(x.shape[1]) if j not in const]
     x = x[:, keep]
     names = [names[j] for j in keep]
@@ -974,7 +977,9 @@ def _engine(R: np.ndarray, units: list[Unit], cfg: dict, client: Any,
     bar = None
     if progress:
         from tqdm import tqdm
-        bar = tqdm(total=sum(u.cost for u in units), desc=label, unit="op", unit_scale=True)
+        # progress in planned work (closed-form cost), shown as a percentage
+        bar = tqdm(total=sum(u.cost for u in units), desc=label,
+                   bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]")
     if client is None:
         for i, u in enumerate(units):
             part = _run_unit(R, u, cfg)
@@ -1062,6 +1067,8 @@ def compute_oinfo(data: Any, names: Sequence[str], min_order: int = 3,
     n = len(names)
     if n < 3:
         raise UserError(f"only {n} usable variables: O-information needs at least 3")
+    if n > 32767:
+        raise UserError(f"{n} variables: at most 32767 are supported; select columns with --columns")
     if max_order is None:
         max_order = min(n, 5)
     if not (3 <= min_order <= max_order <= n):
