@@ -111,9 +111,17 @@ def format_status(summary: dict) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from hpcneuro.slurm import job_report
     from hpcneuro.store import read_summary
 
-    print(format_status(read_summary(args.results)))
+    summary = read_summary(args.results)
+    print(format_status(summary))
+    jobs = job_report(Path(args.results))
+    if jobs:
+        print("slurm jobs:")
+        print("\n".join(jobs))
+    if args.check:
+        return 0 if summary["counts"][0] == 0 else 1
     return 0
 
 
@@ -121,8 +129,11 @@ def _add_status(sub) -> None:
     p = sub.add_parser("status", help="samples done, failed, pending; throughput; ETA",
                        description="Read a results file (running or stopped campaign) and "
                                    "print how many samples are done, failed and pending, "
-                                   "the throughput and the time left.")
+                                   "the throughput and the time left; for a campaign started "
+                                   "with 'hpcneuro submit', also its Slurm jobs and logs.")
     p.add_argument("results", help="RESULTS.h5")
+    p.add_argument("--check", action="store_true",
+                   help="exit status 0 if no sample is pending, 1 otherwise (for scripts)")
     p.set_defaults(func=cmd_status)
 
 
@@ -346,15 +357,71 @@ def _not_yet(what: str):
     return handler
 
 
+def cmd_submit(args: argparse.Namespace) -> int:
+    from hpcneuro import config as configuration
+    from hpcneuro import slurm
+
+    cfg = configuration.load(args.config)
+    opts = slurm.resolve_options(vars(args))
+    rundir = Path(args.output or Path("runs") / cfg["name"])
+    out = slurm.submit(cfg, Path(args.config), rundir, opts, dry_run=args.dry_run)
+    if args.dry_run:
+        for name, text in out["scripts"].items():
+            print(f"# ---- {rundir / 'jobs' / name} ----\n{text}")
+        print("# dry run: nothing written, nothing submitted")
+        return 0
+    jobs = out["jobs"]
+    print(f"submitted simulation job {jobs.get('simulate')} and analysis job "
+          f"{jobs.get('analyze')} (starts after the simulation completes)")
+    print(f"  results: {rundir / 'results.h5'}, {rundir / 'oinfo.h5'}, "
+          f"{rundir / 'report' / 'index.html'}")
+    print(f"  logs:    {rundir / 'logs'}/simulate-{jobs.get('simulate')}.out, "
+          f"analyze-{jobs.get('analyze')}.out")
+    print(f"  follow:  hpcneuro status {rundir / 'results.h5'}")
+    return 0
+
+
 def _add_submit(sub) -> None:
-    p = sub.add_parser("submit", help="render the Slurm job scripts and submit them (not yet "
-                                      "implemented)",
-                       description="Render jobs/ templates with your options and submit "
-                                   "simulation then analysis with sbatch. Not implemented yet: "
-                                   "it arrives with the Slurm work (issue 6). Until then, "
-                                   "'sbatch' a script that runs 'mpiexec hpcneuro simulate'.")
-    p.add_argument("config")
-    p.set_defaults(func=_not_yet("Slurm submission arrives with the Slurm work (issue 6)"))
+    p = sub.add_parser(
+        "submit", help="render the Slurm job scripts and submit the campaign",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Render jobs/simulate.sbatch, jobs/analyze.sbatch and jobs/campaign.sh "
+                    "with your options into RUNDIR/jobs/, then submit the simulation and the "
+                    "analysis (afterok) with sbatch. The simulation job asks Slurm for a "
+                    "warning signal before walltime, lets the ranks finish their block, and "
+                    "requeues (or resubmits) itself until every sample is done. Options not "
+                    "given come from the cluster defaults file "
+                    "(~/.config/hpcneuro/slurm.yaml or $HPCNEURO_SUBMIT_DEFAULTS; same "
+                    "names with underscores, e.g. 'partition: compute').",
+        epilog="examples:\n"
+               "  hpcneuro submit configs/demo.yaml --ntasks-per-node 2 --time 00:10:00\n"
+               "  hpcneuro submit campaign.yaml --nodes 8 --ntasks-per-node 64 "
+               "--time 24:00:00 --partition compute --account neuro --dry-run")
+    p.add_argument("config", help="campaign configuration (YAML)")
+    p.add_argument("-o", "--output", default=None, metavar="RUNDIR",
+                   help="run folder (default runs/NAME)")
+    p.add_argument("--nodes", type=int, help="simulation nodes (default 1)")
+    p.add_argument("--ntasks-per-node", type=int, help="MPI ranks per node (default 2)")
+    p.add_argument("--time", help="simulation walltime per job run, e.g. 02:00:00 "
+                                  "(default 01:00:00)")
+    p.add_argument("--partition", help="Slurm partition")
+    p.add_argument("--account", help="Slurm account")
+    p.add_argument("--qos", help="Slurm quality of service")
+    p.add_argument("--warning", type=int, metavar="SECONDS",
+                   help="signal the simulation this long before walltime (default 120)")
+    p.add_argument("--launcher", choices=("mpiexec", "srun"),
+                   help="how ranks start inside the allocation (default mpiexec)")
+    p.add_argument("--analysis-time", help="analysis walltime (default 01:00:00)")
+    p.add_argument("--analysis-cpus", type=int, help="cores of the analysis job (default 2)")
+    p.add_argument("--dask-scheduler", choices=("local", "slurm"),
+                   help="analysis workers inside its allocation (local, default) or as "
+                        "more Slurm jobs (slurm: dask-jobqueue, configs/slurm-dask.yaml)")
+    p.add_argument("--extra", action="append", metavar="OPTION",
+                   help="another #SBATCH option for both jobs, e.g. --extra=--mem=8G "
+                        "(repeatable)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the rendered scripts; write and submit nothing")
+    p.set_defaults(func=cmd_submit)
 
 
 def _add_genes(sub) -> None:

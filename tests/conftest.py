@@ -8,11 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import re
+
 import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
+SLURM_SCRIPT = ROOT / "scripts" / "local-slurm.sh"
 
 
 def small_config(**overrides) -> dict:
@@ -42,3 +45,41 @@ def run_cli(*args, np: int | None = None, cwd=None, timeout=600) -> subprocess.C
         cmd = ["mpiexec", "-n", str(np)] + cmd
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=timeout, env=env)
+
+
+# --- the local one-node Slurm (scripts/local-slurm.sh) -------------------------------
+
+def run_checked(args, env=None, timeout=60, check=True):
+    """Run a command, capture text output; on failure show stdout and stderr."""
+    proc = subprocess.run(args, env=env, timeout=timeout, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{args} exited {proc.returncode}\n"
+            f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+    return proc
+
+
+def parse_exports(text):
+    """{'SLURM_CONF': '/tmp/...'} from the `export NAME=value` lines of `env`."""
+    exports = {}
+    for line in text.splitlines():
+        m = re.fullmatch(r"export ([A-Za-z_][A-Za-z0-9_]*)=(.*)", line.strip())
+        assert m, f"not an export line: {line!r}"
+        exports[m.group(1)] = m.group(2).strip("'\"")
+    return exports
+
+
+@pytest.fixture(scope="session")
+def slurm_env():
+    """Environment for Slurm commands talking to the local cluster."""
+    if os.geteuid() != 0:
+        pytest.skip("the local Slurm needs root (it starts munged and slurmd)")
+    # First start may install packages (apt-get): allow several minutes.
+    run_checked([str(SLURM_SCRIPT), "start"], timeout=900)
+    exports = parse_exports(run_checked([str(SLURM_SCRIPT), "env"]).stdout)
+    # Drop SLURM_* variables of an enclosing job (pytest itself may run
+    # inside a Slurm job): they would leak into sbatch/srun here.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
+    env.update(exports)
+    return env

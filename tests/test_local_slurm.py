@@ -18,45 +18,12 @@ from pathlib import Path
 
 import pytest
 
+from conftest import run_checked as _run, slurm_env  # noqa: F401 - fixture
+
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "local-slurm.sh"
 VENV_PYTHON = REPO / ".venv" / "bin" / "python"
 
-
-def _run(args, env=None, timeout=60, check=True):
-    """Run a command, capture text output; on failure show stdout and stderr."""
-    proc = subprocess.run(args, env=env, timeout=timeout, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"{args} exited {proc.returncode}\n"
-            f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
-    return proc
-
-
-def _parse_exports(text):
-    """{'SLURM_CONF': '/tmp/...'} from the `export NAME=value` lines of `env`."""
-    exports = {}
-    for line in text.splitlines():
-        m = re.fullmatch(r"export ([A-Za-z_][A-Za-z0-9_]*)=(.*)", line.strip())
-        assert m, f"not an export line: {line!r}"
-        exports[m.group(1)] = m.group(2).strip("'\"")
-    return exports
-
-
-@pytest.fixture(scope="module")
-def slurm_env():
-    """Environment for Slurm commands talking to the local cluster."""
-    if os.geteuid() != 0:
-        pytest.skip("the local Slurm needs root (it starts munged and slurmd)")
-    # First start may install packages (apt-get): allow several minutes.
-    _run([str(SCRIPT), "start"], timeout=900)
-    exports = _parse_exports(_run([str(SCRIPT), "env"]).stdout)
-    # Drop SLURM_* variables of an enclosing job (pytest itself may run
-    # inside a Slurm job): they would leak into sbatch/srun here.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
-    env.update(exports)
-    return env
 
 
 @pytest.fixture
@@ -164,13 +131,6 @@ def test_mpiexec_in_a_two_task_job(slurm_env, jobs, tmp_path):
     assert text.count(os.uname().nodename) == 2, text
 
 
-def _venv_has_mpi4py():
-    return VENV_PYTHON.exists() and subprocess.run(
-        [str(VENV_PYTHON), "-c", "import mpi4py"],
-        capture_output=True).returncode == 0
-
-
-@pytest.mark.skipif(not _venv_has_mpi4py(), reason="no .venv with mpi4py yet")
 @pytest.mark.parametrize("launcher", ["mpiexec -n 2", "srun --mpi=pmi2"])
 def test_mpi4py_ranks_in_a_job(slurm_env, jobs, tmp_path, launcher):
     """mpi4py sees one 2-rank world, started by mpiexec or by srun (PMI2)."""
