@@ -15,7 +15,8 @@ COMMANDS = {
               "--bias-correct", "--units", "--bootstrap", "--top", "--scheduler"],
     "analyze": ["--variables", "--all-models", "--target", "--scheduler"],
     "report": ["index.html"],
-    "submit": ["sbatch"],
+    "submit": ["sbatch", "--nodes", "--ntasks-per-node", "--time", "--partition", "--account",
+               "--qos", "--dry-run", "slurm.yaml"],
     "genes": ["expression"],
 }
 
@@ -41,10 +42,8 @@ def test_python_dash_m_entry_point():
     assert proc.returncode == 0 and proc.stdout.startswith("hpcneuro ")
 
 
-@pytest.mark.parametrize("command", ["submit", "genes"])
-def test_unfinished_commands_say_so(command, capsys):
-    argv = [command, "configs/demo.yaml"] if command == "submit" else [command]
-    assert main(argv) == 4
+def test_unfinished_genes_command_says_so(capsys):
+    assert main(["genes"]) == 4
     assert "not implemented yet" in capsys.readouterr().err
 
 
