@@ -286,24 +286,17 @@ def _parse_mod(path: Path) -> tuple[str, set[str]]:
     return suffix.group(1), names
 
 
-def _builtin_variables(name: str) -> set[str] | None:
-    """Variables of a mechanism NEURON knows without compiling (hh, pas, ...)."""
-    try:
-        from neuron import h
-    except ImportError:  # pragma: no cover - NEURON is a hard dependency
-        return None
+def _builtin_variables(name: str) -> set[str]:
+    """PARAMETERs (what a user may set) of a mechanism built into NEURON (hh, pas)."""
+    from neuron import h
+
+    standard = h.MechanismStandard(name, 1)  # 1: PARAMETER variables
+    ref = h.ref("")
     names = set()
-    for vartype in (1,):  # PARAMETERs: what a user may set
-        try:
-            ms = h.MechanismStandard(name, vartype)
-        except (RuntimeError, ValueError):
-            return None
-        ref = h.ref("")
-        for i in range(int(ms.count())):
-            ms.name(ref, i)
-            full = ref[0]
-            names.add(full[: -len(name) - 1] if full.endswith("_" + name) else full)
-    return names or None
+    for i in range(int(standard.count())):
+        standard.name(ref, i)
+        names.add(ref[0].removesuffix(f"_{name}"))
+    return names
 
 
 def known_mechanisms(mod_dirs: list[str]) -> dict[str, set[str]]:
@@ -312,9 +305,7 @@ def known_mechanisms(mod_dirs: list[str]) -> dict[str, set[str]]:
 
     known: dict[str, set[str]] = {}
     for name in _BUILTIN_MECHANISMS:
-        variables = _builtin_variables(name)
-        if variables:
-            known[name] = variables
+        known[name] = _builtin_variables(name)
     origin: dict[str, Path] = {}
     for i, folder in enumerate([PACKAGE_MOD_DIR, *map(Path, mod_dirs)]):
         for f in sorted(Path(folder).glob("*.mod")):
