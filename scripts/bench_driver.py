@@ -55,6 +55,9 @@ The last line printed is one JSON object with these names (absent parts are omit
   a_efficiency_driver       the same from rank 0's logged simulate() time (list)
   a_efficiency_cpu          T1 CPU / (2 * busiest 2-rank CPU) per repeat: balance and
                             work inflation without the machine's other load (list)
+  a_efficiency_cpu_net      the same with the 1-sample campaign's CPU (b_fixed_cpu_s:
+                            start-up, imports, file creation) removed from every rank;
+                            only when (b) runs too (list)
   a_rank_counts             per repeat, samples run by rank 0 and rank 1 (list of lists)
   a_cores_used_1, a_cores_used_2   CPU seconds / wall seconds of the 1-rank run and
                             (summed over ranks) of the 2-rank run: how many cores the
@@ -370,7 +373,7 @@ def part_ab(tmp: Path, args, parts: str, res: dict) -> None:
     out = tmp / "ab.h5"
     res.update(a_n_samples=n, a_batch_size=batch)
     t1s, t2s, eff, eff_drv, eff_cpu, counts, loads = [], [], [], [], [], [], []
-    share1, share2 = [], []
+    share1, share2, eff_cpu_net = [], [], []
     bare, fixed, fixed_cpu, cli_cpu, cli_drv = [], [], [], [], []
     for r in range(args.repeats):
         loads.append(load()[0])
@@ -381,6 +384,7 @@ def part_ab(tmp: Path, args, parts: str, res: dict) -> None:
             say(f"    WARNING 1-rank run: status counts {info1['status_counts']}")
         t1s.append(one["wall"])
         cli_cpu.append(one["ranks"][0]["cpu_s"])
+        two_cpu = None
         cli_drv.append(one["driver_s"])
         share1.append(one["ranks"][0]["cpu_s"] / one["wall"])
         say(f"    1 rank : {one['wall']:6.2f} s wall ({n / one['wall']:.2f} samples/s), "
@@ -393,7 +397,8 @@ def part_ab(tmp: Path, args, parts: str, res: dict) -> None:
             eff.append(e)
             ed = one["driver_s"] / two["driver_s"] / 2 if two["driver_s"] else None
             eff_drv.append(ed)
-            ec = one["ranks"][0]["cpu_s"] / (2 * max(x["cpu_s"] for x in two["ranks"]))
+            two_cpu = max(x["cpu_s"] for x in two["ranks"])
+            ec = one["ranks"][0]["cpu_s"] / (2 * two_cpu)
             eff_cpu.append(ec)
             rc = [info2["rank_counts"].get(k, 0) for k in range(2)]
             share2.append(sum(x["cpu_s"] for x in two["ranks"]) / two["wall"])
@@ -409,6 +414,10 @@ def part_ab(tmp: Path, args, parts: str, res: dict) -> None:
             f1 = run_campaign(tmp, 1, cfg1, tmp / "fixed.h5")
             fixed.append(f1["wall"])
             fixed_cpu.append(f1["ranks"][0]["cpu_s"])
+            if two_cpu is not None:
+                f = fixed_cpu[-1]
+                eff_cpu_net.append((cli_cpu[-1] - f) / (2 * (two_cpu - f)))
+                say(f"    CPU efficiency without each rank's start-up CPU: {eff_cpu_net[-1]:.3f}")
             say(f"    bare loop: {b['loop_s']:6.2f} s wall ({n / b['loop_s']:.2f} samples/s), "
                 f"CPU {b['loop_cpu_s']:.2f} s, make_batch {b['make_batch_s']:.3f} s; "
                 f"CLI fixed cost (1-sample campaign) {f1['wall']:.2f} s, "
@@ -424,6 +433,7 @@ def part_ab(tmp: Path, args, parts: str, res: dict) -> None:
                    a_efficiency_min=round(min(eff), 4), a_efficiency_max=round(max(eff), 4),
                    a_efficiency_driver=[None if x is None else round(x, 4) for x in eff_drv],
                    a_efficiency_cpu=[round(x, 4) for x in eff_cpu], a_rank_counts=counts,
+                   a_efficiency_cpu_net=[round(x, 4) for x in eff_cpu_net],
                    a_cores_used_1=[round(x, 3) for x in share1],
                    a_cores_used_2=[round(x, 3) for x in share2],
                    a_target_met=bool(median(eff) >= 0.90))
