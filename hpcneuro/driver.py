@@ -45,11 +45,18 @@ EXIT_INTERRUPTED = 75
 
 
 class BlockCounter:
-    """Atomic counters shared by all ranks: next block to claim, samples done, failed,
-    and a stop flag any rank can raise."""
+    """Counters shared by all ranks: next block to claim, samples done and failed, and a
+    stop flag any rank can raise.
+
+    Rank 0 holds them in an MPI window; every rank updates and reads all four with one
+    atomic ``Get_accumulate`` per block (:meth:`sync`). One-sided requests to rank 0
+    complete only while rank 0 is inside MPI, so rank 0 calls :attr:`poke` often while it
+    computes (MPICH's asynchronous progress thread would cost a core instead).
+    """
 
     def __init__(self, comm):
         self.comm = comm
+        self.totals = (0, 0)  # samples done and failed, campaign-wide, at the last sync
         if comm is None or comm.size == 1:
             self._local = np.zeros(_SLOTS, dtype=np.int64)
             self.win = None
@@ -65,46 +72,40 @@ class BlockCounter:
             self.win.Unlock(0)
         comm.Barrier()
 
-    def _fetch_add(self, slot: int, value: int) -> int:
+    def _get_add(self, increment: np.ndarray) -> np.ndarray:
+        """Add ``increment`` to all slots atomically; return their previous values."""
         if self.win is None:
-            old = int(self._local[slot])
-            self._local[slot] += value
+            old = self._local.copy()
+            self._local += increment
             return old
         MPI = self._mpi
-        result = np.zeros(1, dtype=np.int64)
+        old = np.zeros(_SLOTS, dtype=np.int64)
         self.win.Lock(0, MPI.LOCK_SHARED)
-        self.win.Fetch_and_op(np.array([value], dtype=np.int64), result, 0, slot, MPI.SUM)
+        self.win.Get_accumulate(increment, old, 0, op=MPI.SUM)
         self.win.Unlock(0)
-        return int(result[0])
+        return old
 
     @property
     def poke(self) -> Callable[[], object] | None:
-        """A cheap MPI call that drives progress of other ranks' requests to rank 0.
-
-        MPI one-sided requests to rank 0 complete only while rank 0 is inside MPI;
-        NEURON and eFEL call this between steps so that no rank waits for rank 0's
-        whole block to finish (MPICH's async progress thread would cost a core).
-        """
+        """A cheap MPI call that serves other ranks' pending requests (rank 0 only)."""
         if self.win is None or self.comm.rank != 0:
             return None
         return self.comm.Iprobe
 
-    def claim(self) -> int:
-        """Index of the next unclaimed block (may be past the last block)."""
-        return self._fetch_add(_NEXT_BLOCK, 1)
+    def sync(self, done: int = 0, failed: int = 0, stop: bool = False,
+             claim: bool = True) -> tuple[int, bool]:
+        """Report finished samples, maybe raise the stop flag, and claim the next block.
 
-    def request_stop(self) -> None:
-        self._fetch_add(_STOP, 1)
+        Returns (index of the claimed block, whether any rank asked to stop). A block
+        claimed while stopping is simply left pending in the file.
+        """
+        increment = np.array([int(claim), done, failed, int(stop)], dtype=np.int64)
+        old = self._get_add(increment)
+        self.totals = (int(old[_DONE]) + done, int(old[_FAILED]) + failed)
+        return int(old[_NEXT_BLOCK]), bool(old[_STOP] or stop)
 
     def stop_requested(self) -> bool:
-        return self._fetch_add(_STOP, 0) > 0
-
-    def add_finished(self, done: int, failed: int) -> None:
-        self._fetch_add(_DONE, done)
-        self._fetch_add(_FAILED, failed)
-
-    def finished(self) -> tuple[int, int]:
-        return self._fetch_add(_DONE, 0), self._fetch_add(_FAILED, 0)
+        return self.sync(claim=False)[1]
 
     def free(self) -> None:
         if self.win is not None:
@@ -288,7 +289,7 @@ class _Progress:
     def update(self) -> None:
         if not self.enabled:
             return
-        done, failed = self.counter.finished()
+        done, failed = self.counter.totals
         if self.bar is not None:
             self.bar.update(done + failed - self.shown)
             self.bar.set_postfix(failed=failed, refresh=False)
@@ -346,24 +347,21 @@ def simulate(cfg: dict, output: str, *, resume: bool = False, retry_failed: bool
         mine = {"done": 0, "failed": 0, "valid": 0, "blocks": 0}
         progress = _Progress(pending.size, counter, rank == 0)
         try:
+            done = failed = 0
             while True:
-                if signals.received is not None:
-                    counter.request_stop()
-                if counter.stop_requested():
-                    break
-                b = counter.claim()
-                if b >= len(blocks):
+                b, stop = counter.sync(done, failed, signals.received is not None)
+                if stop or b >= len(blocks):
                     break
                 indices = blocks[b]
                 params = sampler.sample(indices)
                 result = evaluate_block(batch, protocols, cfg, params, counter.poke)
                 store.write_block(indices, params, result, rank)
-                n_failed = int(np.sum(result.status != DONE))
-                mine["done"] += indices.size - n_failed
-                mine["failed"] += n_failed
+                failed = int(np.sum(result.status != DONE))
+                done = indices.size - failed
+                mine["done"] += done
+                mine["failed"] += failed
                 mine["valid"] += int(result.valid.sum())
                 mine["blocks"] += 1
-                counter.add_finished(indices.size - n_failed, n_failed)
                 progress.update()
         finally:
             progress.close()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import math
+import time
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -28,9 +29,9 @@ from hpcneuro.mechanisms import load_mechanisms
 
 _h = None
 
-# simulated ms between two calls of a run's ``poke``: short enough that other ranks'
+# wall time between two calls of a run's ``poke``: short enough that other ranks'
 # requests wait little, long enough that the calls cost nothing measurable
-POKE_INTERVAL_MS = 20.0
+POKE_INTERVAL_S = 0.005
 
 SECTION_LISTS = ("all", "soma", "axon", "basal", "apical", "dend")
 
@@ -146,6 +147,23 @@ class _Morphology:
         cell = h.HpcneuroCell()
         self.gui.instantiate(cell)
         return cell
+
+
+def _run_poking(tstop: float, poke: Callable[[], object]) -> None:
+    """``continuerun(tstop)`` in pieces of about POKE_INTERVAL_S of wall time, calling
+    ``poke`` between them; the pieces adapt to how fast this batch simulates."""
+    h = neuron_h()
+    piece = 1.0  # ms of simulated time, adjusted after each piece
+    # continuerun may stop a hair short of its target, so the last piece is always
+    # continuerun(tstop) itself, called once
+    while h.t + piece < tstop - h.dt:
+        started = time.perf_counter()
+        h.continuerun(h.t + piece)
+        poke()
+        took = max(time.perf_counter() - started, 1e-6)
+        piece = min(max(piece * POKE_INTERVAL_S / took, 0.1), 100.0)
+    h.continuerun(tstop)
+    poke()
 
 
 def _nseg(length: float, max_segment_length: float) -> int:
@@ -303,9 +321,7 @@ class CellBatch:
         if poke is None:
             h.continuerun(tstop)
         else:
-            for t_next in np.append(np.arange(POKE_INTERVAL_MS, tstop, POKE_INTERVAL_MS), tstop):
-                h.continuerun(t_next)
-                poke()
+            _run_poking(tstop, poke)
         # floating-point t may stop one recording short of tstop: keep what all cells have
         n_points = min(int(vec.size()) for vec in vectors) if vectors else 0
         v = np.empty((n, n_points))
