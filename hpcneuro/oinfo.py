@@ -685,14 +685,18 @@ def _select_top(keys: np.ndarray, idx: np.ndarray, top: int) -> tuple[np.ndarray
         keys, idx = keys[keep], idx[keep]
     if len(keys) < 2:
         return keys[:top], idx[:top]
-    order = np.lexsort(tuple(idx[:, q] for q in range(idx.shape[1] - 1, -1, -1)) + (-keys,))
+    order = np.argsort(-keys, kind="stable")
+    sk = keys[order]
+    if np.any(sk[1:] == sk[:-1]):
+        # exact ties (rare with real data): break them by the index tuple
+        order = np.lexsort(tuple(idx[:, q] for q in range(idx.shape[1] - 1, -1, -1)) + (-keys,))
     order = order[:top]
     return keys[order], idx[order]
 
 
 def _merge(a: Partial | None, b: Partial, top: int) -> Partial:
     """Fold b into a. Top-K candidates are pooled and cut back to `top` only
-    when a pool exceeds 8*top (and by _finish), which keeps the client cheap."""
+    when a pool exceeds 16*top (and by _finish), which keeps the client cheap."""
     if a is None:
         return b
     a.icount += b.icount
@@ -710,7 +714,7 @@ def _merge(a: Partial | None, b: Partial, top: int) -> Partial:
                 continue
             keys[m] = np.concatenate([keys[m], other_k])
             idx[m] = np.concatenate([idx[m], other_i])
-            if len(keys[m]) > 8 * top:
+            if len(keys[m]) > 16 * top:
                 keys[m], idx[m] = _select_top(keys[m], idx[m], top)
     return a
 

@@ -35,6 +35,8 @@ The last line printed is one JSON object with these names:
                         shared multiplets, conventions matched (THOI: nats,
                         bias-corrected; hoi: bits, bias-corrected, float32)
   full_worker_cpu_s, full_1w_worker_cpu_s   CPU seconds the workers received
+  full_client_cpu_s     CPU of this process (client, scheduler, memory sampler)
+                        during the W-worker sweep
   cpu_share, cpu_share_1w   worker CPU / (wall x workers): below ~0.9 means
                         other processes took the cores, and speedup is not a
                         property of hpcneuro alone
@@ -76,7 +78,7 @@ class PeakRSS:
     """Sample the summed RSS (and PSS: shared pages split between sharers)
     of this process and its descendants."""
 
-    def __init__(self, period: float = 0.1):
+    def __init__(self, period: float = 0.25):
         self.period = period
         self.peak = 0
         self.peak_pss = 0
@@ -84,20 +86,23 @@ class PeakRSS:
         self._t = threading.Thread(target=self._run, daemon=True)
 
     @staticmethod
-    def _tree_rss(root: int) -> tuple[int, int]:
-        kids: dict[int, list[int]] = {}
-        for d in os.listdir("/proc"):
-            if d.isdigit():
-                try:
-                    with open(f"/proc/{d}/stat") as f:
-                        ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-                    kids.setdefault(ppid, []).append(int(d))
-                except (OSError, IndexError, ValueError):
-                    pass
+    def _children(pid: int) -> list[int]:
+        # /proc/PID/task/TID/children: cheap, no scan of every process
+        out: list[int] = []
+        try:
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{tid}/children") as f:
+                    out += [int(c) for c in f.read().split()]
+        except OSError:
+            pass
+        return out
+
+    @classmethod
+    def _tree_rss(cls, root: int) -> tuple[int, int]:
         rss, pss, todo = 0, 0, [root]
         while todo:
             p = todo.pop()
-            todo += kids.get(p, [])
+            todo += cls._children(p)
             try:
                 with open(f"/proc/{p}/smaps_rollup") as f:
                     for line in f:
@@ -270,9 +275,11 @@ def main() -> None:
         if not a.no_full:
             fig["load_before_full"] = os.getloadavg()[0]
             c0 = worker_cpu(client)
+            m0 = time.process_time()
             with PeakRSS() as mem:
                 fig["full_s"], full = timed(min_order=3, max_order=n, client=client)
             fig["full_worker_cpu_s"] = round(worker_cpu(client) - c0, 2)
+            fig["full_client_cpu_s"] = round(time.process_time() - m0, 2)
             fig["full_peak_rss_mb"] = round(mem.peak / 2**20, 1)
             fig["full_peak_pss_mb"] = round(mem.peak_pss / 2**20, 1)
             print(f"hpcneuro orders 3..{n}: {fig['full_multiplets']:,} multiplets in "
