@@ -154,20 +154,32 @@ def _add_oinfo_options(p) -> None:
     p.add_argument("--units", choices=("nats", "bits"), default="nats")
     p.add_argument("--bootstrap", type=int, default=0, metavar="B",
                    help="bootstrap resamples for confidence intervals (default 0: none)")
+    p.add_argument("--permutations", type=int, default=0, metavar="P",
+                   help="permutation null (columns shuffled independently): p-values and "
+                        "Benjamini-Hochberg q-values for the kept multiplets (default 0)")
+    p.add_argument("--gradient", action="store_true",
+                   help="gradient O-information O(X) - O(X without i) of each member of the "
+                        "kept multiplets")
+    p.add_argument("--drop-nan", action="store_true",
+                   help="drop rows with NaN or infinite values (default: refuse them)")
     p.add_argument("--top", type=int, default=100, metavar="K",
                    help="most synergistic and most redundant multiplets kept per order")
     p.add_argument("--scheduler", default="local",
                    help="none (in-process), local (Dask LocalCluster, default), slurm "
                         "(dask-jobqueue SLURMCluster) or a scheduler address tcp://HOST:PORT")
-    p.add_argument("--n-workers", type=int, default=None, help="Dask workers (default: cores)")
-    p.add_argument("--seed", type=int, default=0, help="seed for bootstrap resampling")
+    p.add_argument("--n-workers", type=int, default=None,
+                   help="Dask workers, or threads in-process (default: cores)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed for bootstrap resampling and permutations")
 
 
 def _oinfo_kwargs(args: argparse.Namespace) -> dict:
     return dict(min_order=args.min_order, max_order=args.max_order, target=args.target,
                 estimator=args.estimator, bias_correct=args.bias_correct, units=args.units,
-                bootstrap=args.bootstrap, top=args.top, scheduler=args.scheduler,
-                n_workers=args.n_workers, seed=args.seed, progress=sys.stderr.isatty())
+                bootstrap=args.bootstrap, permutations=args.permutations,
+                gradient=args.gradient, nan_policy="drop" if args.drop_nan else "raise",
+                top=args.top, scheduler=args.scheduler, n_workers=args.n_workers,
+                seed=args.seed, progress=sys.stderr.isatty())
 
 
 def cmd_oinfo(args: argparse.Namespace) -> int:

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
@@ -985,12 +986,18 @@ def _engine(R: np.ndarray, units: list[Unit], cfg: dict, client: Any,
         bar = tqdm(total=sum(u.cost for u in units), desc=label,
                    bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]")
     if client is None:
-        for i, u in enumerate(units):
-            part = _run_unit(R, u, cfg)
-            pieces[i] = part.stored
-            acc = _merge(acc, part, top)
-            if bar is not None:
-                bar.update(u.cost)
+        # in-process: the kernel releases the GIL, so threads run units in parallel
+        # without a cluster's start-up cost; merging is exact in any order
+        from concurrent.futures import ThreadPoolExecutor, as_completed as done_first
+
+        with ThreadPoolExecutor(max_workers=cfg.get("threads") or 1) as pool:
+            futs = {pool.submit(_run_unit, R, u, cfg): i for i, u in enumerate(units)}
+            for fut in done_first(futs):
+                part = fut.result()
+                pieces[futs[fut]] = part.stored
+                acc = _merge(acc, part, top)
+                if bar is not None:
+                    bar.update(units[futs[fut]].cost)
     else:
         from distributed import as_completed
 
@@ -1113,8 +1120,10 @@ def compute_oinfo(data: Any, names: Sequence[str], min_order: int = 3,
 
     work = sum(u.cost for u in units_) * (1 + int(bootstrap))
     if client is None and scheduler == "local" and work < SMALL_JOB_COST:
-        log.info("small job (%.2g cost units): running in-process instead of a LocalCluster", work)
+        log.info("small job (%.2g cost units): running in-process threads instead of a "
+                 "LocalCluster", work)
         scheduler = "none"
+    cfg["threads"] = n_workers or os.cpu_count() or 1
     ctx = contextlib.nullcontext(client) if client is not None else open_client(scheduler, n_workers)
     with ctx as cl:
         part = _engine(Rp, units_, cfg, cl, progress)
