@@ -209,7 +209,8 @@ start_munged() {
 # write_conf: (re)write slurm.conf; returns 0 if the content changed.
 write_conf() {
     local cpus mem_mb real_mem tmp hw topo=""
-    cpus="$(nproc)"
+    # nproc obeys OMP_NUM_THREADS: a caller with OMP_NUM_THREADS=1 must not shrink the node
+    cpus="$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)"
     mem_mb="$(awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo)"
     # slurmd -C prints what slurmd finds, e.g. "NodeName=vm CPUs=2 Boards=1
     # SocketsPerBoard=1 CoresPerSocket=2 ThreadsPerCore=1 RealMemory=24105".

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import slurm_env  # noqa: F401 - fixture
+
 from hpcneuro.cluster import SLURM_CONFIG, _slurm_kwargs, open_client
 from hpcneuro.errors import UserError
 
@@ -47,59 +49,30 @@ def test_slurm_config_file_renders_a_job_script(tmp_path):
     assert "#SBATCH" in script and "00:10:00" in script and "--nworkers 2" in script
 
 
-def _local_slurm_env() -> dict | None:
-    """Environment for the one-node Slurm of scripts/local-slurm.sh, if it is up."""
-    import os
-    import re
-    import subprocess
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parents[1] / "scripts" / "local-slurm.sh"
-    if not script.exists() or os.geteuid() != 0:
-        return None
-    if subprocess.run([str(script), "status"], capture_output=True, timeout=60).returncode:
-        return None
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
-    for line in subprocess.run([str(script), "env"], capture_output=True, text=True,
-                               timeout=60).stdout.splitlines():
-        m = re.fullmatch(r"export ([A-Za-z_][A-Za-z0-9_]*)=(.*)", line.strip())
-        if m:
-            env[m.group(1)] = m.group(2).strip("'\"")
-    return env
-
-
 SLURM_RUN = """
+import sys
 import numpy as np
 from hpcneuro.cluster import open_client
-from hpcneuro.errors import UserError
 from hpcneuro.oinfo import compute_oinfo
 x = np.random.default_rng(0).normal(size=(300, 9)) @ np.random.default_rng(1).normal(size=(9, 9))
 names = [f"v{i}" for i in range(9)]
-try:
-    with open_client("slurm", 1, cores=1, processes=1, memory="1GB", wait_timeout=90) as c:
-        a = compute_oinfo(x, names, max_order=5, client=c)
-except UserError as exc:
-    print("NOT STARTED", exc)
-    raise SystemExit(0)
+with open_client("slurm", 1, cores=1, processes=1, memory="1GB", wait_timeout=120,
+                 log_directory=sys.argv[1]) as c:
+    a = compute_oinfo(x, names, max_order=5, client=c)
 b = compute_oinfo(x, names, max_order=5)
 same = all(np.array_equal(a.orders[k].oinfo, b.orders[k].oinfo) for k in a.orders)
 print("workers", a.attrs["n_workers"], "identical", same)
 """
 
 
-def test_slurm_cluster_runs_the_engine():
-    """Against the local one-node Slurm when it is running (else skipped)."""
+def test_slurm_cluster_runs_the_engine(slurm_env, tmp_path):
+    """Dask workers as jobs of the real local one-node Slurm give the in-process result."""
     import subprocess
     import sys
     from pathlib import Path
 
-    env = _local_slurm_env()
-    if env is None:
-        pytest.skip("no local Slurm running (scripts/local-slurm.sh start)")
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
-    out = subprocess.run([sys.executable, "-c", SLURM_RUN], env=env, capture_output=True,
-                         text=True, timeout=300)
+    env = dict(slurm_env, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    out = subprocess.run([sys.executable, "-c", SLURM_RUN, str(tmp_path)], env=env,
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
-    if "NOT STARTED" in out.stdout:
-        pytest.skip("the local Slurm did not start a 1-core job within 90 s (busy or reconfigured)")
     assert "workers 1 identical True" in out.stdout
