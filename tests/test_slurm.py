@@ -132,7 +132,10 @@ def test_submitted_campaign_completes_both_jobs(tmp_path, slurm_env):
 
 def test_short_walltime_requeues_until_every_sample_is_done_once(tmp_path, slurm_env):
     cfg = small_config()
-    cfg["sampling"]["n_samples"] = 2500  # a run gets ~15 s before the warning: 2+ runs
+    # ~50 s of work on 2 idle cores, more than one run: the warning comes 15-45 s into
+    # a 1-minute job (Slurm checks time limits every 30 s)
+    cfg["protocols"][0].update(duration=1900.0, tstop=2000.0)
+    cfg["sampling"]["n_samples"] = 4000
     cfg["simulation"]["batch_size"] = 50
     rundir = tmp_path / "run"
     proc = submit(slurm_env, write(tmp_path, cfg), "-o", rundir, "--time", "00:01:00",
@@ -147,7 +150,7 @@ def test_short_walltime_requeues_until_every_sample_is_done_once(tmp_path, slurm
     # each run reports the samples it wrote: together exactly the campaign, none twice
     written = [int(n) for n in re.findall(r"(?:finished|stopped by a signal after) (\d+) "
                                           r"samples", log)]
-    assert len(written) >= 2 and sum(written) == 2500, log
+    assert len(written) >= 2 and sum(written) == 4000, log
     with h5py.File(rundir / "results.h5", "r") as f:
         assert np.all(f["status"][:] != 0)
 
