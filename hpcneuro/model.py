@@ -33,8 +33,6 @@ _h = None
 # requests wait little, long enough that the calls cost nothing measurable
 POKE_INTERVAL_S = 0.005
 
-SECTION_LISTS = ("all", "soma", "axon", "basal", "apical", "dend")
-
 _CELL_TEMPLATE = """
 begintemplate HpcneuroCell
 public soma, dend, apic, axon, all, somatic, axonal, basal, apical
@@ -60,12 +58,6 @@ def neuron_h():
         h.load_file("stdrun.hoc")
         _h = h
     return _h
-
-
-def neuron_version() -> str:
-    import neuron
-
-    return str(neuron.__version__)
 
 
 # --- distance functions -------------------------------------------------------------

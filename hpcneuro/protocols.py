@@ -77,19 +77,6 @@ class Protocol:
             return self.tstop - 1.0, self.tstop
         return self.delay, self.delay + self.duration
 
-    @property
-    def special_features(self) -> tuple[str, ...]:
-        """Features this protocol computes itself (not eFEL)."""
-        if self.type == "rheobase":
-            return ("rheobase",)
-        if self.holding_voltage is not None:
-            return ("holding_current",)
-        return ()
-
-    @property
-    def records_traces(self) -> bool:
-        return self.type != "rheobase"
-
     def run(self, batch: CellBatch, n: int, simulation: dict, context: dict,
             poke: Poke | None = None) -> ProtocolOutput:
         """Simulate the first ``n`` cells. ``context`` carries earlier protocols' results

@@ -26,6 +26,7 @@ written last, so a sample marked done always has its data on disk.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from typing import Any
@@ -197,7 +198,7 @@ def read_summary(path: str) -> dict:
         valid = f["valid"][:]
         finished = f["finished_at"][:]
         created = float(f.attrs.get("created_at", np.nan))
-        name = __import__("json").loads(f.attrs["config"]).get("name", "")
+        name = json.loads(f.attrs["config"]).get("name", "")
     counts = {code: int(np.sum(status == code)) for code in STATUS_NAMES}
     rate = recent_rate(finished[np.isfinite(finished)], created)
     eta = counts[PENDING] / rate if counts[PENDING] and rate > 0 else np.nan
