@@ -10,3 +10,7 @@ import os as _os
 
 # NEURON warns about a missing display at import; campaigns never open windows.
 _os.environ.setdefault("NEURON_MODULE_OPTIONS", "-nogui")
+
+# Ranks simulate independently: NEURON must not join MPI even when mpi4py has already
+# started it, or CoreNEURON runs would become collectives across ranks (see model.py).
+_os.environ["NEURON_INIT_MPI"] = "0"

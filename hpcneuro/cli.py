@@ -48,7 +48,6 @@ def _setup_logging(rank: int = 0, verbose: bool = False) -> None:
 # --- simulate -----------------------------------------------------------------------
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from mpi4py import MPI  # noqa: F401 - must precede NEURON so that it uses this MPI
 
     from hpcneuro import config as configuration
     from hpcneuro.driver import EXIT_INTERRUPTED, mpi_world, simulate

@@ -4,6 +4,9 @@ Every rank must load the same compiled library. Compiling is slow (seconds) and
 racy if many ranks do it at once, so the library is built once per distinct set of
 .mod contents into a cache folder keyed by their hash, under a file lock, and
 reused by every later run, rank and campaign.
+
+CoreNEURON loads exactly one mechanism library per process, so for it the package's
+.mod files and the user's folders are compiled together (``nrnivmodl -coreneuron``).
 """
 
 from __future__ import annotations
@@ -40,18 +43,18 @@ def mod_files(folder: str | os.PathLike) -> list[Path]:
     return sorted(folder.glob("*.mod"))
 
 
-def _digest(files: Sequence[Path]) -> str:
+def _digest(files: Sequence[Path], flavour: str) -> str:
     import neuron  # the compiled library is specific to the NEURON version
 
-    h = hashlib.sha256(f"neuron {neuron.__version__}".encode())
+    h = hashlib.sha256(f"neuron {neuron.__version__} {flavour}".encode())
     for f in files:
         h.update(f.name.encode())
         h.update(f.read_bytes())
     return h.hexdigest()[:16]
 
 
-def _find_library(build_dir: Path) -> Path | None:
-    for pattern in ("*/libnrnmech.so", "*/.libs/libnrnmech.so", "*/libnrnmech.dylib"):
+def _find_library(build_dir: Path, name: str = "nrnmech") -> Path | None:
+    for pattern in (f"*/lib{name}.so", f"*/.libs/lib{name}.so", f"*/lib{name}.dylib"):
         hits = sorted(build_dir.glob(pattern))
         if hits:
             return hits[0]
@@ -67,34 +70,42 @@ def _nrnivmodl() -> str:
     return found
 
 
-def _compile_library(files: Sequence[Path]) -> Path:
-    """Compile (or reuse from the cache) one library of ``files``; return its path."""
-    key = _digest(files)
+def _compile_library(files: Sequence[Path], coreneuron: bool = False) -> Path:
+    """Compile (or reuse from the cache) one library of ``files``; return its path:
+    libnrnmech for NEURON, or with ``coreneuron`` libcorenrnmech."""
+    key = _digest(files, "coreneuron" if coreneuron else "neuron")
+    name = "corenrnmech" if coreneuron else "nrnmech"
     root = cache_root()
     target = root / key
-    lib = _find_library(target) if target.exists() else None
+    lib = _find_library(target, name) if target.exists() else None
     if lib is not None:
         return lib
     root.mkdir(parents=True, exist_ok=True)
     with open(root / f"{key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        lib = _find_library(target) if target.exists() else None
+        lib = _find_library(target, name) if target.exists() else None
         if lib is not None:  # another process finished while we waited
             return lib
         work = Path(tempfile.mkdtemp(prefix=f"{key}.", dir=root))
         for f in files:
             shutil.copy2(f, work / f.name)
-        proc = subprocess.run([_nrnivmodl(), "."], cwd=work, capture_output=True, text=True)
-        lib = _find_library(work)
+        command = [_nrnivmodl()] + (["-coreneuron"] if coreneuron else []) + ["."]
+        proc = subprocess.run(command, cwd=work, capture_output=True, text=True)
+        lib = _find_library(work, name)
         if proc.returncode != 0 or lib is None:
             shutil.rmtree(work, ignore_errors=True)
             output = (proc.stdout + proc.stderr).strip().splitlines()
             detail = "\n".join(line for line in output if line.strip())[-4000:]
+            if coreneuron:
+                raise UserError(
+                    "the mechanisms did not compile for CoreNEURON (nrnivmodl -coreneuron "
+                    "failed); fix the .mod file named below, or set simulation.engine: "
+                    f"neuron:\n{detail}")
             raise UserError(
                 "the NEURON mechanisms did not compile (nrnivmodl failed); "
                 f"fix the .mod file named below:\n{detail}")
         os.replace(work, target)  # atomic: readers never see a half-built folder
-    return _find_library(target)
+    return _find_library(target, name)
 
 
 def compile_mechanisms(extra_dirs: Iterable[str | os.PathLike] = ()) -> list[Path]:
@@ -109,6 +120,20 @@ def compile_mechanisms(extra_dirs: Iterable[str | os.PathLike] = ()) -> list[Pat
         if files:
             libs.append(_compile_library(files))
     return libs
+
+
+def coreneuron_library(extra_dirs: Iterable[str | os.PathLike] = ()) -> Path:
+    """Compile (or reuse) one CoreNEURON library of the package's and the extra folders'
+    .mod files; return the path of its libcorenrnmech."""
+    files = mod_files(PACKAGE_MOD_DIR)
+    for folder in extra_dirs:
+        files += mod_files(folder)
+    names = [f.name for f in files]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise UserError(f"model.mod_dirs: {', '.join(twice)} also ship with hpcneuro (or "
+                        "appear twice); rename them, or set simulation.engine: neuron")
+    return _compile_library(files, coreneuron=True)
 
 
 def load_mechanisms(extra_dirs: Iterable[str | os.PathLike] = ()) -> list[Path]:
