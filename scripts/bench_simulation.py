@@ -23,7 +23,8 @@ The same model, protocols, features and N parameter sets (hpcneuro's Sampler, ro
    then ``feature.calculate_feature(responses)`` per feature, serially. CVode on
    (BluePyOpt's default); also fixed dt (the config's simulation.dt).
 2. hpcneuro one-at-a-time: ``simulation.mode: single``, ``driver.evaluate_block``.
-3. hpcneuro batched: ``simulation.mode: batched`` with ``batch_size`` B.
+3. hpcneuro batched: ``simulation.mode: batched`` with ``batch_size`` B, on the
+   config's engine (CoreNEURON by default) and again on NEURON's own.
 Then, in a child process (clean memory), K consecutive batches of B cells on a short
 step protocol (its length chosen so this part takes well under a minute) to show the resident
 memory of a rank stays flat.
@@ -47,6 +48,7 @@ The last line printed is one JSON object with these names:
   protocols, features     protocol names and feature names (PROTOCOL.FEATURE)
   simulated_ms_per_sample sum of the protocols' tstop (ms)
   dt_ms, record_dt_ms     hpcneuro's fixed step and recording interval
+  engine                  hpcneuro's engine for single and batched (coreneuron | neuron)
   versions                neuron, efel, hpcneuro, bluepyopt (null if absent), python
   bluepyopt_cvode_per_s   BluePyOpt, CVode: samples per CPU second (per core)
   bluepyopt_fixed_dt_per_s  BluePyOpt, fixed dt: samples per CPU second
@@ -60,6 +62,12 @@ The last line printed is one JSON object with these names:
   ratio_batched_vs_bluepyopt          hpcneuro_batched_per_s / bluepyopt_cvode_per_s
                                       (target >= 20)
   ratio_batched_vs_bluepyopt_fixed_dt hpcneuro_batched_per_s / bluepyopt_fixed_dt_per_s
+  hpcneuro_batched_neuron_engine_per_s (and _wall_per_s, _ms_per_sample)
+                          batched again with engine: neuron, when the engine is
+                          coreneuron (null with --no-neuron-engine)
+  ratio_batched_neuron_engine_vs_bluepyopt  its ratio to bluepyopt_cvode_per_s
+  max_abs_diff_coreneuron_vs_neuron   largest |feature| difference between the two
+                          engines over all batched samples (rounding only)
   ratio_batched_vs_single             hpcneuro_batched_per_s / hpcneuro_single_per_s
   ratio_single_vs_bluepyopt           hpcneuro_single_per_s / bluepyopt_cvode_per_s
   target_20x_met          ratio_batched_vs_bluepyopt >= 20 (null if BluePyOpt did not run)
@@ -160,10 +168,13 @@ def bench_raw_config(path: str | None) -> tuple[dict, Path, str]:
                               "100+1300 ms of 1500 ms, 5 eFEL features")
 
 
-def resolve(raw: dict, base: Path, *, batch_size: int, n_samples: int, mode: str) -> dict:
+def resolve(raw: dict, base: Path, *, batch_size: int, n_samples: int, mode: str,
+            engine: str | None = None) -> dict:
     raw = copy.deepcopy(raw)
     raw.setdefault("simulation", {})
     raw["simulation"] = dict(raw["simulation"] or {}, batch_size=batch_size, mode=mode)
+    if engine:
+        raw["simulation"]["engine"] = engine
     raw.setdefault("sampling", {})
     if raw["sampling"].get("method", "uniform") in ("uniform", "sobol", "lhs"):
         raw["sampling"]["n_samples"] = max(n_samples, int(raw["sampling"].get("n_samples")
@@ -503,6 +514,11 @@ def main() -> None:
     ap.add_argument("--no-install", action="store_true",
                     help="do not pip-install bluepyopt when it is missing")
     ap.add_argument("--no-memory", action="store_true", help="skip the memory check")
+    ap.add_argument("--engine", choices=("coreneuron", "neuron"), default=None,
+                    help="hpcneuro's engine for single and batched (default: the config's, "
+                         "CoreNEURON unless it uses CVode)")
+    ap.add_argument("--no-neuron-engine", action="store_true",
+                    help="skip the extra batched run with engine: neuron")
     ap.add_argument("--memory-child", nargs=2, metavar=("CFG_JSON", "BATCHES"),
                     help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -517,8 +533,10 @@ def main() -> None:
     n_mem = args.memory_batches if args.memory_batches is not None else (20 if args.quick
                                                                           else 100)
     raw, base, label = bench_raw_config(args.config)
-    cfg_single = resolve(raw, base, batch_size=b, n_samples=n_batched, mode="single")
-    cfg_batched = resolve(raw, base, batch_size=b, n_samples=n_batched, mode="batched")
+    cfg_single = resolve(raw, base, batch_size=b, n_samples=n_batched, mode="single",
+                         engine=args.engine)
+    cfg_batched = resolve(raw, base, batch_size=b, n_samples=n_batched, mode="batched",
+                          engine=args.engine)
     names = configuration.feature_names(cfg_batched)
     sim = cfg_batched["simulation"]
     tstop_total = sum(p["tstop"] for p in cfg_batched["protocols"])
@@ -531,11 +549,13 @@ def main() -> None:
     say(f"protocols: {', '.join(p['name'] for p in cfg_batched['protocols'])} "
         f"({tstop_total:g} ms simulated per sample); features: {', '.join(names)}")
     say(f"N = {n} samples (BluePyOpt, hpcneuro single), {n_batched} batched in batches of "
-        f"{b}; fixed dt {sim['dt']} ms, recording every {sim['record_dt']} ms; 1 core")
+        f"{b}; fixed dt {sim['dt']} ms, recording every {sim['record_dt']} ms; engine "
+        f"{sim['engine']}; 1 core")
     out: dict = {"config": label, "n_samples": n, "n_samples_batched": n_batched,
                  "batch_size": b, "protocols": [p["name"] for p in cfg_batched["protocols"]],
                  "features": names, "simulated_ms_per_sample": tstop_total,
                  "dt_ms": sim["dt"], "record_dt_ms": sim["record_dt"],
+                 "engine": sim["engine"],
                  "bluepyopt_skipped": None, "bluepyopt_installed_now": False}
 
     # 1. BluePyOpt, first: no hpcneuro cell may exist while it runs (NEURON would
@@ -577,6 +597,12 @@ def main() -> None:
     say(f"hpcneuro batched: {n_batched} samples in batches of {b} ...")
     batched = run_hpcneuro(cfg_batched, params, b)
     out["batch_build_s"] = round(batched["build"], 3)
+    nrn_batched = None
+    if sim["engine"] == "coreneuron" and not args.no_neuron_engine:
+        say(f"hpcneuro batched, engine neuron: {n_batched} samples in batches of {b} ...")
+        cfg_nrn = copy.deepcopy(cfg_batched)
+        cfg_nrn["simulation"]["engine"] = "neuron"
+        nrn_batched = run_hpcneuro(cfg_nrn, params, b)
 
     # figures
     def rates(key: str, res: dict | None, count: int) -> None:
@@ -591,6 +617,7 @@ def main() -> None:
     rates("bluepyopt_fixed_dt", bpo.get("fixed_dt"), n)
     rates("hpcneuro_single", single, n)
     rates("hpcneuro_batched", batched, n_batched)
+    rates("hpcneuro_batched_neuron_engine", nrn_batched, n_batched)
     out["hpcneuro_single_efel_ms_per_sample"] = round(1e3 * single["efel_cpu"] / n, 3)
     out["hpcneuro_batched_efel_ms_per_sample"] = round(1e3 * batched["efel_cpu"] / n_batched, 3)
 
@@ -600,6 +627,8 @@ def main() -> None:
 
     out["ratio_batched_vs_bluepyopt"] = ratio("hpcneuro_batched", "bluepyopt_cvode")
     out["ratio_batched_vs_bluepyopt_fixed_dt"] = ratio("hpcneuro_batched", "bluepyopt_fixed_dt")
+    out["ratio_batched_neuron_engine_vs_bluepyopt"] = ratio("hpcneuro_batched_neuron_engine",
+                                                            "bluepyopt_cvode")
     out["ratio_batched_vs_single"] = ratio("hpcneuro_batched", "hpcneuro_single")
     out["ratio_single_vs_bluepyopt"] = ratio("hpcneuro_single", "bluepyopt_cvode")
     out["target_20x_met"] = (None if out["ratio_batched_vs_bluepyopt"] is None
@@ -611,6 +640,10 @@ def main() -> None:
     out["nan_mismatch_batched_vs_single"] = nan_mm
     out["status_mismatch_batched_vs_single"] = int(np.sum(batched["status"][:n]
                                                           != single["status"]))
+    out["max_abs_diff_coreneuron_vs_neuron"] = None
+    if nrn_batched is not None:
+        d, _ = compare(batched["features"], nrn_batched["features"], names)
+        out["max_abs_diff_coreneuron_vs_neuron"] = d["all"] if d["all"] is not None else 0.0
     for key in ("cvode", "fixed_dt"):
         if key in bpo:
             d, mm = compare(fb, bpo[key]["features"], names)
