@@ -60,9 +60,14 @@ HIST_BINS = 64
 #: R must have smallest eigenvalue above this (all sub-matrices then do too)
 MIN_EIGENVALUE = 1e-10
 #: with scheduler "local", jobs whose planned work (cost units of plan_units,
-#: ~8 ns each on a 2-core laptop, times 1 + bootstrap) is below this run
-#: in-process: starting a cluster would take longer than the job
-SMALL_JOB_COST = 5e7
+#: ~5 ns each on one core of a laptop, times 1 + bootstrap) is below this run
+#: in-process on one thread per core: about 5 core-seconds, less than a
+#: LocalCluster takes to start (2-3 s) plus its scheduling round trips
+SMALL_JOB_COST = 1e9
+#: on a Dask cluster, work is submitted in about this many tasks per worker
+#: (runs of consecutive units): enough to balance, few enough that the client
+#: spends little CPU on results
+TASKS_PER_WORKER = 16
 #: columns whose copula/gauss correlation magnitude exceeds this are duplicates
 DUPLICATE_CORR = 1.0 - 1e-12
 LN2 = math.log(2.0)
@@ -293,6 +298,24 @@ def _heap_push(keys, idx, n, m, key, cand, top):
 def _log_prod_diag(DP, B, d, v, inv, e):
     """log( e * prod_{j<d} (DP[d,j] + B[d,v,j]^2 * inv) ) = log(e prod diag(P')).
 
+    One plain product and one log: every factor is >= 1 and e > 0, so the
+    product cannot underflow, and an overflow (only for large, badly
+    conditioned multiplets) shows as a product above 1e300 and takes the
+    blocked path instead. The plain loop is ~20% faster for the small d of
+    most multiplets.
+    """
+    prod = e
+    for j in range(d):
+        prod *= DP[d, j] + B[d, v, j] * B[d, v, j] * inv
+    if prod < 1e300:
+        return math.log(prod)
+    return _log_prod_diag_blocked(DP, B, d, v, inv, e)
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "arcp"})
+def _log_prod_diag_blocked(DP, B, d, v, inv, e):
+    """_log_prod_diag that cannot overflow.
+
     Four accumulators break the multiply dependency chain. Every factor lies
     in [1, 1/MIN_EIGENVALUE], so a block of 32 factors is finite unless the
     conditioning is extreme; that rare case falls back to logs.
@@ -331,7 +354,8 @@ def _log_prod_diag(DP, B, d, v, inv, e):
 @njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "arcp"})
 def walk_unit(R, prefix, lo, hi, shallow, min_order, max_order, offset, scale,
               hist_lo, hist_inv_w, icount, fstats, hist,
-              syn_key, syn_idx, syn_n, red_key, red_idx, red_n, store_off, store_buf):
+              syn_key, syn_idx, syn_n, red_key, red_idx, red_n, store_off, store_buf,
+              store_logdet):
     """Enumerate one work unit and accumulate per-order results in place.
 
     R: (N, N) correlation. prefix: (p,) int64 fixed first elements (ascending).
@@ -346,7 +370,8 @@ def walk_unit(R, prefix, lo, hi, shallow, min_order, max_order, offset, scale,
     (bin 0 underflow, bin nb+1 overflow); top-K heaps syn_* (key = -O, O < 0)
     and red_* (key = O, O > 0) with fills syn_n/red_n. top = syn_key.shape[1].
     Orders with store_off[m] >= 0 also write every O, in visiting (=
-    lexicographic) order, to store_buf[store_off[m]:].
+    lexicographic) order, to store_buf[store_off[m]:], and log det R of the
+    multiplet (from which TC and DTC follow) at the same place of store_logdet.
     """
     n = R.shape[0]
     K = max_order
@@ -397,6 +422,59 @@ def walk_unit(R, prefix, lo, hi, shallow, min_order, max_order, offset, scale,
                 break
             d -= 1
             continue
+        if d + 1 == K and K >= min_order:
+            # the deepest level: every remaining candidate is a leaf. Most
+            # multiplets are here, so they get a tight loop whose per-order
+            # statistics live in registers instead of the shared arrays
+            m = K
+            cnt = 0
+            n_syn = 0
+            n_red = 0
+            s1 = 0.0
+            s2 = 0.0
+            omin = fstats[m, 2]
+            omax = fstats[m, 3]
+            for v in range(cur[d], end[d]):
+                e = E[d, v]
+                o = -LD[d] - 0.5 * _log_prod_diag(DP, B, d, v, 1.0 / e, e)
+                o = (o + offset[m]) * scale
+                if store_off[m] >= 0:
+                    store_buf[store_off[m]] = o
+                    store_logdet[store_off[m]] = LD[d] + math.log(e)
+                    store_off[m] += 1
+                cnt += 1
+                s1 += o
+                s2 += o * o
+                omin = min(omin, o)
+                omax = max(omax, o)
+                if nb > 0:
+                    h = min(max((o - hist_lo[m]) * hist_inv_w[m] + 1.0, 0.0), nb + 1.0)
+                    hist[m, int(h)] += 1
+                n_syn += o < 0.0
+                n_red += o > 0.0
+                if -o >= syn_thr[m] and o < 0.0:
+                    for q in range(d):
+                        cand[q] = idx[q]
+                    cand[d] = v
+                    syn_n[m] = _heap_push(syn_key[m], syn_idx[m], syn_n[m], m, -o, cand, top)
+                    if syn_n[m] == top:
+                        syn_thr[m] = syn_key[m, 0]
+                if o >= red_thr[m] and o > 0.0:
+                    for q in range(d):
+                        cand[q] = idx[q]
+                    cand[d] = v
+                    red_n[m] = _heap_push(red_key[m], red_idx[m], red_n[m], m, o, cand, top)
+                    if red_n[m] == top:
+                        red_thr[m] = red_key[m, 0]
+            icount[m, 0] += cnt
+            icount[m, 1] += n_syn
+            icount[m, 2] += n_red
+            fstats[m, 0] += s1
+            fstats[m, 1] += s2
+            fstats[m, 2] = omin
+            fstats[m, 3] = omax
+            cur[d] = end[d]
+            continue
         v = cur[d]
         cur[d] += 1
         m = d + 1
@@ -407,6 +485,7 @@ def walk_unit(R, prefix, lo, hi, shallow, min_order, max_order, offset, scale,
             o = (o + offset[m]) * scale
             if store_off[m] >= 0:
                 store_buf[store_off[m]] = o
+                store_logdet[store_off[m]] = LD[d] + math.log(e)
                 store_off[m] += 1
             icount[m, 0] += 1
             fstats[m, 0] += o
@@ -656,14 +735,15 @@ def _run_unit(R: np.ndarray, unit: Unit, cfg: dict) -> Partial:
         store_off[m] = pos
         pos += c
     store_buf = np.empty(pos)
+    store_logdet = np.empty(pos)
     walk_unit(R, np.asarray(unit.prefix, np.int64), unit.lo, unit.hi, unit.shallow,
               cfg["min_order"], K, cfg["offset"], cfg["scale"], cfg["hist_lo"],
               cfg["hist_inv_w"], icount, fstats, hist, syn_key, syn_idx, syn_n,
-              red_key, red_idx, red_n, store_off, store_buf)
+              red_key, red_idx, red_n, store_off, store_buf, store_logdet)
     stored = {}
     pos = 0
     for m, c in counts.items():
-        stored[m] = store_buf[pos:pos + c]
+        stored[m] = (store_buf[pos:pos + c], store_logdet[pos:pos + c])
         pos += c
     sk, si, rk, ri = [], [], [], []
     # heaps -> candidate lists (unsorted); non-filled slots are dropped
@@ -1001,21 +1081,49 @@ def _engine(R: np.ndarray, units: list[Unit], cfg: dict, client: Any,
     else:
         from distributed import as_completed
 
+        # a task runs a run of consecutive units and merges them on the worker: the
+        # client (which also hosts a LocalCluster's scheduler, on the same cores)
+        # then handles ~TASKS_PER_WORKER results per worker instead of every unit's.
+        # Merging is exact, so the grouping cannot change the results.
+        n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+        per_task = max(1, len(units) // (TASKS_PER_WORKER * n_workers))
+        groups = [range(i, min(i + per_task, len(units)))
+                  for i in range(0, len(units), per_task)]
         rf = client.scatter(R, broadcast=True)
-        futs = {client.submit(_run_unit, rf, u, cfg, pure=False): i for i, u in enumerate(units)}
+        futs = {client.submit(_run_units, rf, [units[i] for i in g], cfg, pure=False): g
+                for g in groups}
         for fut in as_completed(list(futs)):
             part = fut.result()
-            pieces[futs[fut]] = part.stored
+            group = futs[fut]
+            pieces[group[0]] = part.stored
             acc = _merge(acc, part, top)
             if bar is not None:
-                bar.update(units[futs[fut]].cost)
+                bar.update(sum(units[i].cost for i in group))
             fut.release()
     if bar is not None:
         bar.close()
     assert acc is not None
-    acc.stored = {m: np.concatenate([pieces[i][m] for i in range(len(units))])
-                  for m in cfg.get("stored", ())}
+    acc.stored = _concat_stored([pieces[i] for i in sorted(pieces)], cfg.get("stored", ()))
     return _finish(acc, top)
+
+
+def _concat_stored(pieces: list[dict], orders: Iterable[int]) -> dict:
+    """Per stored order, (O, log det) of consecutive pieces joined in their order."""
+    return {m: tuple(np.concatenate([piece[m][j] for piece in pieces]) for j in (0, 1))
+            for m in orders}
+
+
+def _run_units(R: np.ndarray, units: list[Unit], cfg: dict) -> Partial:
+    """Run consecutive units and merge them (executed on workers)."""
+    acc: Partial | None = None
+    stored = []
+    for unit in units:
+        part = _run_unit(R, unit, cfg)
+        stored.append(part.stored)
+        acc = _merge(acc, part, cfg["top"])
+    assert acc is not None
+    acc.stored = _concat_stored(stored, cfg.get("stored", ()))
+    return _finish(acc, cfg["top"])
 
 
 def compute_oinfo(data: Any, names: Sequence[str], min_order: int = 3,
@@ -1137,23 +1245,31 @@ def compute_oinfo(data: Any, names: Sequence[str], min_order: int = 3,
             edges = hist_lo[k] + np.arange(HIST_BINS + 1) / hist_inv_w[k]
             complete = k in stored
             if complete:
+                # O and log det come from the kernel itself, in lexicographic order
                 sets = combinations_lex(n, k, bool(root))
+                o, logdet = part.stored[k]
+                tc_plugin = -0.5 * logdet
+                o_plugin = o / scale - offset[k]
             else:
                 sets = np.concatenate([part.syn_idx[k], part.red_idx[k]]).astype(np.int64)
-            vals = oinfo_sets(Rp, sets) if len(sets) else np.zeros((0, 3))
-            # O from the kernel itself (stored orders) or the direct evaluation
-            o = part.stored[k] if complete else (vals[:, 0] + offset[k]) * scale
-            tc = (0.5 * (vals[:, 1] + vals[:, 2] + soff[k]) * scale
-                  + 0.5 * o) if len(sets) else np.zeros(0)
+                vals = oinfo_sets(Rp, sets) if len(sets) else np.zeros((0, 3))
+                o_plugin, tc_plugin = vals[:, 0], vals[:, 1]
+                o = (o_plugin + offset[k]) * scale
+            # TC + DTC is bias-corrected by soff, TC - DTC (= O) by offset
+            tc = 0.5 * (2.0 * tc_plugin - o_plugin + soff[k]) * scale + 0.5 * o
             dtc = tc - o
             # map to original column indices, ascending within each row
             orig = perm_arr[sets]
-            colorder = np.argsort(orig, axis=1)
-            msets = np.take_along_axis(orig, colorder, axis=1)
-            keys = tuple(msets[:, q] for q in range(k - 1, -1, -1))
-            order = np.lexsort(keys if complete else keys + (o,))
-            msets, o, tc, dtc = msets[order], o[order], tc[order], dtc[order]
-            sets, colorder = sets[order], colorder[order]
+            if complete and not root:
+                # identity permutation: already ascending rows in lexicographic order
+                msets, colorder = orig, np.broadcast_to(np.arange(k), orig.shape)
+            else:
+                colorder = np.argsort(orig, axis=1)
+                msets = np.take_along_axis(orig, colorder, axis=1)
+                keys = tuple(msets[:, q] for q in range(k - 1, -1, -1))
+                order = np.lexsort(keys if complete else keys + (o,))
+                msets, o, tc, dtc = msets[order], o[order], tc[order], dtc[order]
+                sets, colorder = sets[order], colorder[order]
             r = OrderResult(order=k, n_multiplets=cnt, n_synergistic=int(part.icount[k, 1]),
                             n_redundant=int(part.icount[k, 2]), mean=mean, std=math.sqrt(var),
                             min=float(part.fmin[k]), max=float(part.fmax[k]), hist_edges=edges,
