@@ -1089,7 +1089,9 @@ def _engine(R: np.ndarray, units: list[Unit], cfg: dict, client: Any,
         per_task = max(1, len(units) // (TASKS_PER_WORKER * n_workers))
         groups = [range(i, min(i + per_task, len(units)))
                   for i in range(0, len(units), per_task)]
-        rf = client.scatter(R, broadcast=True)
+        # hash=False: a content-hashed key would be shared by back-to-back runs on
+        # the same matrix, and the first run's release could delete the second's data
+        rf = client.scatter(R, broadcast=True, hash=False)
         futs = {client.submit(_run_units, rf, [units[i] for i in g], cfg, pure=False): g
                 for g in groups}
         for fut in as_completed(list(futs)):

@@ -203,6 +203,29 @@ def test_identical_for_one_and_two_workers_and_top_k_exact(clusters):
         assert a.orders[k].mean == pytest.approx(f.mean, rel=1e-12)
 
 
+def test_grouped_tasks_and_back_to_back_runs_on_a_cluster(clusters):
+    """With many units a Dask task runs several consecutive ones and merges them on the
+    worker; stored orders must still come back complete and in order, and a second run
+    on the same matrix right after the first must find its scattered data."""
+    c1, c2 = clusters
+    n = 14
+    x = correlated(n, 300, seed=11)
+    kw = dict(max_order=6, top=10, n_units=200)
+    ref = compute_oinfo(x, names_of(n), scheduler="none", **kw)
+    assert ref.attrs["n_units"] > 2 * oi.TASKS_PER_WORKER  # several units per task
+    assert ref.orders[4].complete
+    for client in (c1, c2, c2):
+        got = compute_oinfo(x, names_of(n), client=client, **kw)
+        for k in range(3, 7):
+            a, b = ref.orders[k], got.orders[k]
+            assert (a.mean, a.std, a.min, a.max, a.complete) == (b.mean, b.std, b.min, b.max,
+                                                                 b.complete)
+            np.testing.assert_array_equal(a.hist_counts, b.hist_counts)
+            np.testing.assert_array_equal(a.multiplets, b.multiplets)
+            np.testing.assert_array_equal(a.oinfo, b.oinfo)
+            np.testing.assert_array_equal(a.tc, b.tc)
+
+
 def test_local_scheduler_string(monkeypatch):
     n = 6
     x = correlated(n, 200, seed=9)
