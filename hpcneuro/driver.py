@@ -29,7 +29,7 @@ from hpcneuro import config as configuration
 from hpcneuro import features as feat
 from hpcneuro import protocols as prot
 from hpcneuro.errors import EnvironmentProblem, UserError
-from hpcneuro.model import CellBatch
+from hpcneuro.model import CellBatch, use_coreneuron_library
 from hpcneuro.sampling import Sampler
 from hpcneuro.store import (DONE, FEATURE_FAILED, PENDING, SIM_FAILED, ResultsStore,
                             require_parallel_hdf5)
@@ -142,6 +142,8 @@ def evaluate_block(batch: CellBatch, protocols: list, cfg: dict, params: np.ndar
         batch.set_parameters(params)
         context: dict = {}
         outputs = [(p, p.run(batch, n, cfg["simulation"], context, poke)) for p in protocols]
+    except (UserError, EnvironmentProblem):
+        raise  # a problem of the setup, not of these samples
     except Exception as exc:  # noqa: BLE001 - isolate the sample that broke the batch
         if n == 1:
             out.status[:] = SIM_FAILED
@@ -205,7 +207,11 @@ def _pad(v: np.ndarray | None, n: int, width: int) -> np.ndarray:
 def make_batch(cfg: dict, n_pending: int) -> CellBatch:
     """The cells a rank reuses for every block (one cell in single mode)."""
     size = 1 if cfg["simulation"]["mode"] == "single" else cfg["simulation"]["batch_size"]
-    return CellBatch(cfg["model"], max(1, min(size, n_pending)), cfg["parameters"])
+    batch = CellBatch(cfg["model"], max(1, min(size, n_pending)), cfg["parameters"])
+    if cfg["simulation"]["engine"] == "coreneuron":
+        # compiled now, so that a .mod file CoreNEURON cannot take stops the run here
+        use_coreneuron_library(cfg["model"]["mod_dirs"])
+    return batch
 
 
 def plan_blocks(pending: np.ndarray, batch_size: int) -> list[np.ndarray]:

@@ -174,19 +174,24 @@ def _run_poking(tstop: float, poke: Callable[[], object] | None, coreneuron: boo
 
 
 _coreneuron_libraries: dict[tuple, str] = {}
+_coreneuron_library_chosen: str | None = None
 
 
-def _use_coreneuron_library(mod_dirs: Sequence[str]) -> None:
-    """Point CoreNEURON at the library of these .mod folders (compiled on first use)."""
+def use_coreneuron_library(mod_dirs: Sequence[str]) -> None:
+    """Compile (on first use) the CoreNEURON library of the shipped and these .mod
+    folders, and point this process's CoreNEURON at it."""
+    global _coreneuron_library_chosen
     key = tuple(str(d) for d in mod_dirs)
     if key not in _coreneuron_libraries:
         _coreneuron_libraries[key] = str(coreneuron_library(mod_dirs))
     lib = _coreneuron_libraries[key]
-    # CoreNEURON loads its library once per process
-    if os.environ.get("CORENEURONLIB", lib) != lib:
+    # CoreNEURON loads its library once per process; a CORENEURONLIB inherited from
+    # the environment is overridden, since hpcneuro's cells need hpcneuro's mechanisms
+    if _coreneuron_library_chosen not in (None, lib):
         raise UserError("this process already ran CoreNEURON with other mechanisms "
-                        f"({os.environ['CORENEURONLIB']}); run each model.mod_dirs in its "
+                        f"({_coreneuron_library_chosen}); run each model.mod_dirs in its "
                         "own process or set simulation.engine: neuron")
+    _coreneuron_library_chosen = lib
     os.environ["CORENEURONLIB"] = lib
 
 
@@ -362,7 +367,7 @@ class CellBatch:
                 vec.record(clamp._ref_i, *interval)
         vectors = self._i_vectors[:n] if clamped else self._v_vectors[:n]
         if core:
-            _use_coreneuron_library(self.model["mod_dirs"])
+            use_coreneuron_library(self.model["mod_dirs"])
         h.finitialize(self.model["v_init"])
         _run_poking(tstop, poke, core)
         # floating-point t may stop one recording short of tstop: keep what all cells have

@@ -132,6 +132,31 @@ def test_orders_out_of_range():
                                     "variables (5 params)")
 
 
+def test_engine_defaults_and_its_mistakes():
+    assert validate(small_config())["simulation"]["engine"] == "coreneuron"
+    cfg = small_config()
+    cfg["simulation"]["cvode"] = True
+    assert validate(cfg)["simulation"]["engine"] == "neuron"  # CVode needs NEURON
+    cfg["simulation"]["engine"] = "coreneuron"
+    assert error_of(cfg).startswith("simulation.engine: CoreNEURON has no variable time "
+                                    "step: set engine: neuron")
+    cfg = small_config()
+    cfg["simulation"]["record_dt"] = 0.06
+    assert error_of(cfg).startswith("simulation.record_dt: must be a whole multiple of dt "
+                                    "with engine: coreneuron (got 0.06 / 0.025 = 2.4)")
+    cfg["simulation"]["engine"] = "neuron"
+    assert validate(cfg)["simulation"]["record_dt"] == 0.06
+
+
+def test_coreneuron_library_refuses_a_user_file_named_like_a_shipped_one(tmp_path):
+    from hpcneuro.errors import UserError
+    from hpcneuro.mechanisms import coreneuron_library
+
+    (tmp_path / "NaT.mod").write_text("NEURON { SUFFIX NaT2 }\n")
+    with pytest.raises(UserError, match="NaT.mod also ship with hpcneuro"):
+        coreneuron_library([tmp_path])
+
+
 def test_cli_rejects_bad_config_with_status_2_and_touches_nothing(tmp_path, write_config):
     cfg = small_config()
     cfg["parameters"][2].update(low=5.0, high=1.0, scale="linear")

@@ -13,7 +13,7 @@ from hpcneuro.driver import evaluate_block, make_batch
 from hpcneuro.model import CellBatch, distance_function
 from hpcneuro.protocols import Protocol, find_rheobase, spike_counts
 from hpcneuro.sampling import Sampler
-from conftest import ROOT, small_config
+from conftest import ROOT, run_cli, small_config
 
 SIM = {"dt": 0.025, "record_dt": 0.1, "engine": "coreneuron", "cvode": False, "local_dt": True, "atol": 1e-3,
        "mode": "batched", "batch_size": 8}
@@ -170,6 +170,57 @@ def test_coreneuron_and_neuron_engines_give_the_same_features():
     assert np.isfinite(core.features).sum() >= 0.5 * core.features.size
     np.testing.assert_allclose(core.features, nrn.features, rtol=1e-6, atol=1e-6)
     np.testing.assert_array_equal(core.status, nrn.status)
+
+
+def test_user_mechanisms_run_on_coreneuron_as_on_neuron(tmp_path, write_config):
+    """A user's .mod folder is compiled together with the shipped channels for
+    CoreNEURON; the campaign's features equal NEURON's. In subprocesses: CoreNEURON
+    loads one mechanism library per process."""
+    import h5py
+
+    mods = tmp_path / "mods"
+    mods.mkdir()
+    (mods / "leak2.mod").write_text(
+        "NEURON { SUFFIX leak2 NONSPECIFIC_CURRENT i RANGE g, e }\n"
+        "PARAMETER { g = 1e-4 (S/cm2) e = -70 (mV) }\nASSIGNED { v (mV) i (mA/cm2) }\n"
+        "BREAKPOINT { i = g*(v - e) }\n")
+    cfg = small_config()
+    cfg["sampling"]["n_samples"] = 20
+    cfg["model"]["mod_dirs"] = [str(mods)]
+    cfg["model"]["mechanisms"].append({"name": "leak2"})
+    cfg["parameters"].append({"mechanism": "leak2", "variable": "g", "low": 0.0, "high": 1e-3})
+    features = {}
+    for engine in ("coreneuron", "neuron"):
+        cfg["simulation"]["engine"] = engine
+        out = tmp_path / f"{engine}.h5"
+        proc = run_cli("simulate", write_config(cfg, f"{engine}.yaml"), "-o", out)
+        assert proc.returncode == 0, proc.stderr
+        with h5py.File(out, "r") as f:
+            features[engine] = f["features"][:]
+    finite = np.isfinite(features["neuron"])
+    assert finite.sum() > features["neuron"].size // 2
+    assert np.array_equal(finite, np.isfinite(features["coreneuron"]))
+    np.testing.assert_allclose(features["coreneuron"][finite], features["neuron"][finite],
+                               rtol=1e-6, atol=1e-6)
+
+
+def test_setup_errors_stop_the_run_instead_of_failing_samples(monkeypatch):
+    """A UserError during simulation (e.g. mechanisms CoreNEURON cannot compile) is a
+    problem of the setup: it propagates instead of marking every sample failed."""
+    from hpcneuro import driver
+    from hpcneuro.errors import UserError
+
+    def refuse(*args, **kwargs):
+        raise UserError("the mechanisms did not compile for CoreNEURON")
+
+    cfg = resolved(small_config())
+    batch = make_batch(cfg, 2)
+    monkeypatch.setattr(CellBatch, "run", refuse)
+    with pytest.raises(UserError, match="did not compile for CoreNEURON"):
+        evaluate_block(batch, prot.from_config(cfg), cfg, Sampler(cfg).sample(np.arange(2)))
+    monkeypatch.setattr(driver, "use_coreneuron_library", refuse)
+    with pytest.raises(UserError, match="did not compile for CoreNEURON"):
+        make_batch(cfg, 2)
 
 
 def test_cortical_config_validates_and_fires():
