@@ -18,6 +18,12 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 SLURM_SCRIPT = ROOT / "scripts" / "local-slurm.sh"
 
 
+# a user mechanism: a second leak conductance
+LEAK_MOD = ("NEURON { SUFFIX leak2 NONSPECIFIC_CURRENT i RANGE g, e }\n"
+            "PARAMETER { g = 1e-4 (S/cm2) e = -70 (mV) }\nASSIGNED { v (mV) i (mA/cm2) }\n"
+            "BREAKPOINT { i = g*(v - e) }\n")
+
+
 def small_config(**overrides) -> dict:
     """The demo campaign shrunk for tests (same model and features)."""
     cfg = yaml.safe_load((ROOT / "configs" / "demo.yaml").read_text())

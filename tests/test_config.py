@@ -6,7 +6,7 @@ import pytest
 
 from hpcneuro import config as configuration
 from hpcneuro.errors import ConfigError
-from conftest import ROOT, run_cli, small_config
+from conftest import LEAK_MOD, ROOT, run_cli, small_config
 
 
 def validate(cfg: dict) -> dict:
@@ -195,10 +195,7 @@ def test_invalid_yaml_and_missing_file(tmp_path):
 def test_user_mod_dir_mechanisms_are_known_and_clashes_refused(tmp_path):
     mods = tmp_path / "mods"
     mods.mkdir()
-    (mods / "leak2.mod").write_text(
-        "NEURON { SUFFIX leak2 NONSPECIFIC_CURRENT i RANGE g, e }\n"
-        "PARAMETER { g = 1e-4 (S/cm2) e = -70 (mV) }\nASSIGNED { v (mV) i (mA/cm2) }\n"
-        "BREAKPOINT { i = g*(v - e) }\n")
+    (mods / "leak2.mod").write_text(LEAK_MOD)
     cfg = small_config()
     cfg["model"]["mod_dirs"] = [str(mods)]
     cfg["model"]["mechanisms"].append({"name": "leak2"})

@@ -13,7 +13,7 @@ from hpcneuro.driver import evaluate_block, make_batch
 from hpcneuro.model import CellBatch, distance_function
 from hpcneuro.protocols import Protocol, find_rheobase, spike_counts
 from hpcneuro.sampling import Sampler
-from conftest import ROOT, run_cli, small_config
+from conftest import LEAK_MOD, ROOT, run_cli, small_config
 
 SIM = {"dt": 0.025, "record_dt": 0.1, "engine": "coreneuron", "cvode": False, "local_dt": True, "atol": 1e-3,
        "mode": "batched", "batch_size": 8}
@@ -180,10 +180,7 @@ def test_user_mechanisms_run_on_coreneuron_as_on_neuron(tmp_path, write_config):
 
     mods = tmp_path / "mods"
     mods.mkdir()
-    (mods / "leak2.mod").write_text(
-        "NEURON { SUFFIX leak2 NONSPECIFIC_CURRENT i RANGE g, e }\n"
-        "PARAMETER { g = 1e-4 (S/cm2) e = -70 (mV) }\nASSIGNED { v (mV) i (mA/cm2) }\n"
-        "BREAKPOINT { i = g*(v - e) }\n")
+    (mods / "leak2.mod").write_text(LEAK_MOD)
     cfg = small_config()
     cfg["sampling"]["n_samples"] = 20
     cfg["model"]["mod_dirs"] = [str(mods)]
