@@ -93,8 +93,12 @@ The last line printed is one JSON object with these names:
   rss_after_batches_mb    after all K batches
   rss_growth_mb           rss_after_batches_mb - rss_after_first_batch_mb
   rss_growth_kb_per_batch rss_growth_mb in KB per batch after the first
-  rss_flat                rss_growth_kb_per_batch <= 5 (under 0.5 MB per 100 batches;
-                          meaningful with the default K = 100, noisy for small K)
+  rss_envelope_growth_mb  highest RSS over the second half of the batches minus the
+                          highest over the first half (after the first batch): RSS
+                          swings by several MB between CoreNEURON runs, so endpoints
+                          alone are noise; a leak raises this envelope
+  rss_flat                rss_envelope_growth_mb <= 5 KB per batch of a half (0.25 MB
+                          with the default K = 100; noisy for small K)
   rss_peak_mb             child's peak resident memory (VmHWM)
   rss_trace_mb            VmRSS after about every K/10 batches
   elapsed_s               wall time of the whole benchmark
@@ -453,21 +457,27 @@ def memory_child(cfg_path: str, n_batches: int) -> None:
     batch = driver.make_batch(cfg, b)
     protocols = prot.from_config(cfg)
     sampler = Sampler(cfg)
-    trace, first = [], None
+    trace, every_batch, first = [], [], None
     every = max(1, n_batches // 10)
     for k in range(n_batches):
         params = sample_rows(sampler, np.arange(k * b, (k + 1) * b))
         driver.evaluate_block(batch, protocols, cfg, params)
+        every_batch.append(rss_mb())
         if k == 0:
-            first = rss_mb()
+            first = every_batch[0]
         if (k + 1) % every == 0 or k == n_batches - 1:
-            trace.append(round(rss_mb(), 2))
+            trace.append(round(every_batch[-1], 2))
     after = rss_mb()
+    # CoreNEURON allocates and frees its copy of the model every run, so RSS swings
+    # by several MB from batch to batch: a leak shows as a rising upper envelope
+    half = max(1, (n_batches - 1) // 2)
+    envelope = max(every_batch[1 + half:] or [after]) - max(every_batch[1:1 + half] or [first])
     print(json.dumps({
         "rss_before_mb": round(before, 2), "rss_after_first_batch_mb": round(first, 2),
         "rss_after_batches_mb": round(after, 2), "rss_growth_mb": round(after - first, 2),
         "rss_growth_kb_per_batch": round(1024.0 * (after - first) / max(1, n_batches - 1), 2),
-        "rss_flat": bool(1024.0 * (after - first) / max(1, n_batches - 1) <= 5.0),
+        "rss_envelope_growth_mb": round(envelope, 2),
+        "rss_flat": bool(1024.0 * envelope / half <= 5.0),
         # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across exec
         "rss_peak_mb": round(rss_mb("VmHWM"), 2),
         "rss_trace_mb": trace, "memory_seconds": round(time.perf_counter() - t0, 2)}))
@@ -713,7 +723,9 @@ def main() -> None:
             f"{out['rss_after_first_batch_mb']:.1f} MB after the first batch, "
             f"{out['rss_after_batches_mb']:.1f} MB after {n_mem} batches: growth "
             f"{out['rss_growth_mb']:+.2f} MB ({out['rss_growth_kb_per_batch']:+.1f} KB per "
-            f"batch; {'flat' if out['rss_flat'] else 'NOT flat'}); peak "
+            f"batch); highest RSS of the second half vs the first "
+            f"{out['rss_envelope_growth_mb']:+.2f} MB "
+            f"({'flat' if out['rss_flat'] else 'NOT flat'}); peak "
             f"{out['rss_peak_mb']:.1f} MB; trace {out['rss_trace_mb']}; "
             f"{out['memory_seconds']:.0f} s")
     failed = int(np.sum(batched["status"] != 1))
