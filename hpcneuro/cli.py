@@ -329,15 +329,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_config_and_rundir(p) -> None:
+    """The positional config and -o RUNDIR shared by run and submit."""
+    p.add_argument("config", help="campaign configuration (YAML)")
+    p.add_argument("-o", "--output", default=None, metavar="RUNDIR",
+                   help="run folder (default runs/NAME)")
+
+
 def _add_run(sub) -> None:
     p = sub.add_parser("run", help="simulate, analyse and report in one go",
                        description="Simulate a campaign (under mpiexec with --np N), compute "
                                    "O-information as the config's analysis section says, and "
                                    "write a report. Outputs go to RUNDIR: results.h5, oinfo.h5, "
                                    "report/index.html. Rerunning resumes the simulation.")
-    p.add_argument("config", help="campaign configuration (YAML)")
-    p.add_argument("-o", "--output", default=None, metavar="RUNDIR",
-                   help="run folder (default runs/NAME)")
+    _add_config_and_rundir(p)
     p.add_argument("--np", type=int, default=1, help="MPI ranks for the simulation (default 1)")
     p.add_argument("--overwrite", action="store_true", help="start the simulation over")
     p.set_defaults(func=cmd_run)
@@ -408,9 +413,7 @@ def _add_submit(sub) -> None:
                "  hpcneuro submit configs/demo.yaml --ntasks-per-node 2 --time 00:10:00\n"
                "  hpcneuro submit campaign.yaml --nodes 8 --ntasks-per-node 64 "
                "--time 24:00:00 --partition compute --account neuro --dry-run")
-    p.add_argument("config", help="campaign configuration (YAML)")
-    p.add_argument("-o", "--output", default=None, metavar="RUNDIR",
-                   help="run folder (default runs/NAME)")
+    _add_config_and_rundir(p)
     p.add_argument("--nodes", type=int, help="simulation nodes (default 1)")
     p.add_argument("--ntasks-per-node", type=int, help="MPI ranks per node (default 2)")
     p.add_argument("--time", help="simulation walltime per job run, e.g. 02:00:00 "
