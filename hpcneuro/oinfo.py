@@ -39,6 +39,7 @@ and ``top`` most redundant (O > 0) multiplets, exact, sorted by ascending O.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -294,6 +295,19 @@ def _heap_push(keys, idx, n, m, key, cand, top):
     return n
 
 
+@njit(cache=True, nogil=True)
+def _offer(keys, idxs, fill, thr, m, key, idx, d, v, cand, top):
+    """Offer the multiplet idx[:d] + (v,) with `key` to the top-K heap of order m,
+    and raise the heap's admission threshold to its worst key once it is full.
+    Called only past the threshold test, which almost always fails."""
+    for q in range(d):
+        cand[q] = idx[q]
+    cand[d] = v
+    fill[m] = _heap_push(keys[m], idxs[m], fill[m], m, key, cand, top)
+    if fill[m] == top:
+        thr[m] = keys[m, 0]
+
+
 @njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "arcp"})
 def _log_prod_diag(DP, B, d, v, inv, e):
     """log( e * prod_{j<d} (DP[d,j] + B[d,v,j]^2 * inv) ) = log(e prod diag(P')).
@@ -453,19 +467,9 @@ def walk_unit(R, prefix, lo, hi, shallow, min_order, max_order, offset, scale,
                 n_syn += o < 0.0
                 n_red += o > 0.0
                 if -o >= syn_thr[m] and o < 0.0:
-                    for q in range(d):
-                        cand[q] = idx[q]
-                    cand[d] = v
-                    syn_n[m] = _heap_push(syn_key[m], syn_idx[m], syn_n[m], m, -o, cand, top)
-                    if syn_n[m] == top:
-                        syn_thr[m] = syn_key[m, 0]
+                    _offer(syn_key, syn_idx, syn_n, syn_thr, m, -o, idx, d, v, cand, top)
                 if o >= red_thr[m] and o > 0.0:
-                    for q in range(d):
-                        cand[q] = idx[q]
-                    cand[d] = v
-                    red_n[m] = _heap_push(red_key[m], red_idx[m], red_n[m], m, o, cand, top)
-                    if red_n[m] == top:
-                        red_thr[m] = red_key[m, 0]
+                    _offer(red_key, red_idx, red_n, red_thr, m, o, idx, d, v, cand, top)
             icount[m, 0] += cnt
             icount[m, 1] += n_syn
             icount[m, 2] += n_red
@@ -500,19 +504,9 @@ def walk_unit(R, prefix, lo, hi, shallow, min_order, max_order, offset, scale,
             # thresholds are 0 until a heap is full, then its worst key: the
             # compare is almost always false, so it predicts well
             if -o >= syn_thr[m] and o < 0.0:
-                for q in range(d):
-                    cand[q] = idx[q]
-                cand[d] = v
-                syn_n[m] = _heap_push(syn_key[m], syn_idx[m], syn_n[m], m, -o, cand, top)
-                if syn_n[m] == top:
-                    syn_thr[m] = syn_key[m, 0]
+                _offer(syn_key, syn_idx, syn_n, syn_thr, m, -o, idx, d, v, cand, top)
             if o >= red_thr[m] and o > 0.0:
-                for q in range(d):
-                    cand[q] = idx[q]
-                cand[d] = v
-                red_n[m] = _heap_push(red_key[m], red_idx[m], red_n[m], m, o, cand, top)
-                if red_n[m] == top:
-                    red_thr[m] = red_key[m, 0]
+                _offer(red_key, red_idx, red_n, red_thr, m, o, idx, d, v, cand, top)
         if m < K and v < n - 1 and not (shallow and d == p):
             # descend into S + v
             LD[d + 1] = LD[d] + math.log(e)
@@ -1065,35 +1059,35 @@ def _engine(R: np.ndarray, units: list[Unit], cfg: dict, client: Any,
         # progress in planned work (closed-form cost), shown as a percentage
         bar = tqdm(total=sum(u.cost for u in units), desc=label,
                    bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]")
-    if client is None:
-        # in-process: the kernel releases the GIL, so threads run units in parallel
-        # without a cluster's start-up cost; merging is exact in any order
-        from concurrent.futures import ThreadPoolExecutor, as_completed as done_first
+    # a task runs a run of consecutive units and merges them where it runs, so the
+    # caller (on a LocalCluster also host of the scheduler, on the same cores) handles
+    # ~TASKS_PER_WORKER results per worker instead of every unit's. Merging is exact,
+    # so neither the grouping nor the order of completion can change the results.
+    with contextlib.ExitStack() as stack:
+        if client is None:
+            # in-process: the kernel releases the GIL, so threads run units in
+            # parallel without a cluster's start-up cost
+            from concurrent.futures import ThreadPoolExecutor, as_completed
 
-        with ThreadPoolExecutor(max_workers=cfg.get("threads") or 1) as pool:
-            futs = {pool.submit(_run_unit, R, u, cfg): i for i, u in enumerate(units)}
-            for fut in done_first(futs):
-                part = fut.result()
-                pieces[futs[fut]] = part.stored
-                acc = _merge(acc, part, top)
-                if bar is not None:
-                    bar.update(units[futs[fut]].cost)
-    else:
-        from distributed import as_completed
+            n_workers = cfg.get("threads") or 1
+            pool = stack.enter_context(ThreadPoolExecutor(max_workers=n_workers))
 
-        # a task runs a run of consecutive units and merges them on the worker: the
-        # client (which also hosts a LocalCluster's scheduler, on the same cores)
-        # then handles ~TASKS_PER_WORKER results per worker instead of every unit's.
-        # Merging is exact, so the grouping cannot change the results.
-        n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+            def submit(group: list[Unit]):
+                return pool.submit(_run_units, R, group, cfg)
+        else:
+            from distributed import as_completed
+
+            n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+            # hash=False: a content-hashed key would be shared by back-to-back runs on
+            # the same matrix, and the first run's release could delete the second's data
+            rf = client.scatter(R, broadcast=True, hash=False)
+
+            def submit(group: list[Unit]):
+                return client.submit(_run_units, rf, group, cfg, pure=False)
         per_task = max(1, len(units) // (TASKS_PER_WORKER * n_workers))
         groups = [range(i, min(i + per_task, len(units)))
                   for i in range(0, len(units), per_task)]
-        # hash=False: a content-hashed key would be shared by back-to-back runs on
-        # the same matrix, and the first run's release could delete the second's data
-        rf = client.scatter(R, broadcast=True, hash=False)
-        futs = {client.submit(_run_units, rf, [units[i] for i in g], cfg, pure=False): g
-                for g in groups}
+        futs = {submit([units[i] for i in g]): g for g in groups}
         for fut in as_completed(list(futs)):
             part = fut.result()
             group = futs[fut]
@@ -1101,7 +1095,8 @@ def _engine(R: np.ndarray, units: list[Unit], cfg: dict, client: Any,
             acc = _merge(acc, part, top)
             if bar is not None:
                 bar.update(sum(units[i].cost for i in group))
-            fut.release()
+            if client is not None:
+                fut.release()
     if bar is not None:
         bar.close()
     assert acc is not None
@@ -1226,7 +1221,6 @@ def compute_oinfo(data: Any, names: Sequence[str], min_order: int = 3,
     units_ = plan_units(n, max_order, root, n_units)
 
     from .cluster import open_client
-    import contextlib
 
     work = sum(u.cost for u in units_) * (1 + int(bootstrap))
     if client is None and scheduler == "local" and work < SMALL_JOB_COST:
