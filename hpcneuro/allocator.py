@@ -22,7 +22,6 @@ def plan_blocks(pending: np.ndarray, batch_size: int) -> list[np.ndarray]:
     return [pending[i:i + batch_size] for i in range(0, pending.size, batch_size)]
 
 
-
 class BlockCounter:
     """Counters shared by all ranks: next block to claim, samples done and failed, and a
     stop flag any rank can raise.

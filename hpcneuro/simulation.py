@@ -25,6 +25,9 @@ log = logging.getLogger("hpcneuro.simulation")
 
 @dataclass
 class BlockResult:
+    """What one block gave, one row per sample; :meth:`hpcneuro.store.ResultsStore.write_block`
+    writes it. ``status`` holds :data:`hpcneuro.store.STATUS_NAMES` codes."""
+
     features: np.ndarray  # (n, F)
     status: np.ndarray    # (n,) int8
     valid: np.ndarray     # (n,) bool
