@@ -50,7 +50,7 @@ def _setup_logging(rank: int = 0, verbose: bool = False) -> None:
 def cmd_simulate(args: argparse.Namespace) -> int:
 
     from hpcneuro import config as configuration
-    from hpcneuro.driver import EXIT_INTERRUPTED, mpi_world, simulate
+    from hpcneuro.campaign import EXIT_INTERRUPTED, mpi_world, simulate
 
     comm = mpi_world()
     _setup_logging(comm.rank, args.verbose)
@@ -85,14 +85,15 @@ def _add_simulate(sub) -> None:
 # --- status -------------------------------------------------------------------------
 
 def format_status(summary: dict) -> str:
-    from hpcneuro.store import STATUS_NAMES
+    """The text of 'hpcneuro status' for a :func:`hpcneuro.store.read_summary` dict."""
+    from hpcneuro.store import DONE, PENDING, STATUS_NAMES
 
     n = summary["n_samples"]
     lines = [f"campaign {summary['name']!r}: {n} samples"]
     for code, name in STATUS_NAMES.items():
         count = summary["counts"][code]
         lines.append(f"  {name:<26} {count:>10}  ({100 * count / n:5.1f}%)")
-    done = summary["counts"][1]
+    done = summary["counts"][DONE]
     share = f"  ({100 * summary['n_valid'] / done:5.1f}% of done)" if done else ""
     lines.append(f"  {'valid models':<26} {summary['n_valid']:>10}{share}")
     rate, eta = summary["rate"], summary["eta_seconds"]
@@ -102,7 +103,7 @@ def format_status(summary: dict) -> str:
         ago = time.time() - summary["last_write"]
         lines.append(f"  last write: {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(summary['last_write']))}"
                      f" ({ago:.0f} s ago)")
-    if summary["counts"][0] == 0:
+    if summary["counts"][PENDING] == 0:
         lines.append("  complete")
     elif eta == eta:
         lines.append(f"  ETA: {time.strftime('%H:%M:%S', time.gmtime(eta))} at that rate")
@@ -111,7 +112,7 @@ def format_status(summary: dict) -> str:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from hpcneuro.slurm import job_report
-    from hpcneuro.store import read_summary
+    from hpcneuro.store import PENDING, read_summary
 
     summary = read_summary(args.results)
     print(format_status(summary))
@@ -120,7 +121,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print("slurm jobs:")
         print("\n".join(jobs))
     if args.check:
-        return 0 if summary["counts"][0] == 0 else 1
+        return 0 if summary["counts"][PENDING] == 0 else 1
     return 0
 
 
@@ -210,46 +211,12 @@ def _add_oinfo(sub) -> None:
     p.set_defaults(func=cmd_oinfo)
 
 
-def analysis_table(results: str, variables: str, valid_only: bool):
-    """The analysed matrix of a results file: (T, N) data and its column names."""
-    import h5py
-    import numpy as np
-
-    from hpcneuro.store import DONE
-
-    try:
-        f = h5py.File(results, "r")
-    except OSError as exc:
-        raise UserError(f"{results}: cannot open results file ({exc})") from None
-    with f:
-        keep = f["status"][:] == DONE
-        if valid_only:
-            keep &= f["valid"][:] == 1
-        parts, names = [], []
-        if variables in ("params", "both"):
-            parts.append(f["params"][:][keep])
-            names += [str(n) for n in f["params"].attrs["names"]]
-        if variables in ("features", "both"):
-            parts.append(f["features"][:][keep])
-            names += [str(n) for n in f["features"].attrs["names"]]
-    data = np.hstack(parts)
-    if data.shape[0] == 0:
-        which = "valid models" if valid_only else "finished samples"
-        raise UserError(f"{results} has no {which} to analyse"
-                        + ("; try --all-models" if valid_only else ""))
-    rows_ok = np.all(np.isfinite(data), axis=1)
-    if not rows_ok.all():
-        log.warning("dropping %d of %d models with undefined (NaN) features",
-                    int((~rows_ok).sum()), rows_ok.size)
-        data = data[rows_ok]
-    return data, names
-
-
 def run_analysis(results: str, output: str, variables: str, valid_only: bool,
                  **kwargs) -> "object":
     from hpcneuro.oinfo import compute_oinfo
+    from hpcneuro.store import read_table
 
-    data, names = analysis_table(results, variables, valid_only)
+    data, names = read_table(results, variables, valid_only)
     log.info("O-information over %d %s of %d models", len(names), variables, data.shape[0])
     result = compute_oinfo(data, names, **kwargs)
     result.write(output)

@@ -291,8 +291,9 @@ def _parse_mod(path: Path) -> tuple[str, set[str]]:
 
 def _builtin_variables(name: str) -> set[str]:
     """PARAMETERs (what a user may set) of a mechanism built into NEURON (hh, pas)."""
-    from neuron import h
+    from hpcneuro.nrn import import_neuron
 
+    h = import_neuron().h
     standard = h.MechanismStandard(name, 1)  # 1: PARAMETER variables
     ref = h.ref("")
     names = set()

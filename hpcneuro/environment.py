@@ -56,8 +56,11 @@ def _imports() -> str | None:
         import mpi4py  # noqa: F401
         import dask.distributed  # noqa: F401
         import efel  # noqa: F401
-        import neuron  # noqa: F401
         import numba  # noqa: F401
+
+        from hpcneuro.nrn import import_neuron
+
+        import_neuron()
     except Exception as exc:  # noqa: BLE001 - report any import failure
         return f"import failed: {exc}"
     return None

@@ -15,8 +15,8 @@ engine with a memory layout built for speed, about twice as fast here) and NEURO
 itself, which also offers CVode. Cells are built in NEURON either way; CoreNEURON
 takes the model over for each run and hands the state back.
 
-hpcneuro never lets NEURON join MPI (``NEURON_INIT_MPI=0``, set on import of the
-package): ranks simulate independently, and a CoreNEURON run must not become a
+hpcneuro never lets NEURON join MPI (``NEURON_INIT_MPI=0``, set where NEURON is
+imported, :func:`hpcneuro.nrn.import_neuron`): ranks simulate independently, and a CoreNEURON run must not become a
 collective across ranks that each simulate their own batch.
 """
 
@@ -33,6 +33,7 @@ import numpy as np
 
 from hpcneuro.errors import UserError
 from hpcneuro.mechanisms import coreneuron_library, load_mechanisms
+from hpcneuro.nrn import import_neuron
 
 _h = None
 
@@ -62,8 +63,7 @@ def neuron_h():
     """NEURON's ``h`` with the standard run system loaded."""
     global _h
     if _h is None:
-        from neuron import h
-
+        h = import_neuron().h
         h.load_file("stdrun.hoc")
         _h = h
     return _h
@@ -196,13 +196,14 @@ def use_coreneuron_library(mod_dirs: Sequence[str]) -> None:
 
 
 def _coreneuron_psolve(tstop: float) -> None:
-    from neuron import coreneuron
-
     pc = neuron_h().ParallelContext()
+    from neuron import coreneuron  # NEURON is imported by now, with hpcneuro's settings
+
     if pc.nhost() > 1:
-        raise RuntimeError("NEURON has joined MPI (it was imported before hpcneuro with "
-                           "NEURON_INIT_MPI set): CoreNEURON runs would become collective; "
-                           "import hpcneuro first or set simulation.engine: neuron")
+        raise RuntimeError("NEURON has joined MPI (it was imported before hpcneuro "
+                           "imported it, with NEURON_INIT_MPI set): CoreNEURON runs would "
+                           "become collective; set NEURON_INIT_MPI=0 before importing NEURON "
+                           "or set simulation.engine: neuron")
     coreneuron.enable = True
     coreneuron.verbose = 0  # no banner, memory report or progress bar per run
     try:

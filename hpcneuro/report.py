@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from hpcneuro.errors import UserError
-from hpcneuro.store import DONE, STATUS_NAMES
+from hpcneuro.store import DONE, ResultsStore, status_counts
 
 log = logging.getLogger("hpcneuro.report")
 
@@ -137,29 +137,25 @@ def _fmt(x) -> str:
 
 def build(rundir: Path) -> Path:
     """Write ``rundir/report/index.html`` and its figures; return the page's path."""
-    import h5py
-
     results = rundir / "results.h5"
     if not results.exists():
         raise UserError(f"{rundir}: no results.h5 here; run 'hpcneuro run' or 'hpcneuro "
                         "simulate -o RUNDIR/results.h5' first")
     out = rundir / "report"
     out.mkdir(parents=True, exist_ok=True)
-    with h5py.File(results, "r") as f:
-        cfg = json.loads(f.attrs["config"])
-        status = f["status"][:]
-        valid = (f["valid"][:] == 1) & (status == DONE)
-        params, features = f["params"][:], f["features"][:]
-        pnames = [str(n) for n in f["params"].attrs["names"]]
-        fnames = [str(n) for n in f["features"].attrs["names"]]
-        versions = {k: str(f.attrs[k]) for k in ("hpcneuro_version", "neuron_version",
-                                                 "efel_version") if k in f.attrs}
+    with ResultsStore.read(results) as f:
+        cfg = f.config()
+        status = f.status()
+        valid = f.valid_models()
+        params, features = f.column("params"), f.column("features")
+        pnames, fnames = f.names("params"), f.names("features")
+        versions = f.versions()
     done = status == DONE
     sections = [f"<h1>hpcneuro run: {html.escape(cfg['name'])}</h1>",
                 f"<p>{html.escape(cfg.get('description', ''))}</p>",
                 "<h2>Samples</h2>",
                 _table(["status", "count"],
-                       [[name, int(np.sum(status == code))] for code, name in STATUS_NAMES.items()]
+                       [list(item) for item in status_counts(status).items()]
                        + [["valid models", int(valid.sum())]])]
     plot_distributions(params[done], pnames, valid[done], "parameters", out / "parameters.png",
                        [p["scale"] == "log" for p in cfg["parameters"]])

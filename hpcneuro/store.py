@@ -1,22 +1,14 @@
 """RESULTS.h5: one HDF5 file per campaign, written by every rank through MPI-IO.
 
-Layout (documented in the README):
+This module owns the format: :data:`FIELDS` (the per-sample datasets), :data:`ATTRIBUTES`
+(the root attributes) and the status codes are declared once here, and that declaration
+drives creation (:meth:`ResultsStore.create`), writing (:meth:`ResultsStore.write_block`)
+and every reader (:class:`ResultsFile`, :func:`read_summary`, :func:`read_table`, ...).
+No other module opens a results file. :func:`layout` prints the declaration as a table.
 
-=============  ============  ===============================================
-dataset        dtype, shape  meaning
-=============  ============  ===============================================
-params         f8 (N, P)     sampled parameters; attribute ``names``
-features       f8 (N, F)     features, NaN where undefined; attribute ``names``
-status         i1 (N)        0 pending, 1 done, 2 simulation failed,
-                             3 feature extraction failed, 4 timed out
-valid          i1 (N)        1 if the model meets every validity rule
-error          S80 (N)       why a sample failed (empty when it did not)
-rank           i4 (N)        MPI rank that ran the sample (-1: never ran)
-finished_at    f8 (N)        Unix time the sample's block was written (NaN: pending)
-traces/PROT    f4 (N/k, T)   with ``simulation.store_traces_every: k``, the voltage (mV)
-                             of samples 0, k, 2k, ... under protocol PROT, every
-                             ``record_dt`` ms (attributes ``every``, ``record_dt``)
-=============  ============  ===============================================
+Besides the fields, with ``simulation.store_traces_every: k`` the group ``traces`` holds
+one f4 (ceil(N/k), T) dataset per protocol PROT: the voltage (mV) of samples 0, k, 2k, ...
+every ``record_dt`` ms (group attributes ``every``, ``record_dt``).
 
 Every dataset is contiguous and created at full size when the file is created, so
 later writes touch raw data only and never HDF5 metadata: a rank killed mid-write
@@ -27,8 +19,10 @@ written last, so a sample marked done always has its data on disk.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,11 +30,102 @@ import numpy as np
 from hpcneuro import config as configuration
 from hpcneuro.errors import EnvironmentProblem, UserError
 
+log = logging.getLogger("hpcneuro.store")
+
+# --- status codes (the values are the file format: never renumber) ---------------------
+
 PENDING, DONE, SIM_FAILED, FEATURE_FAILED, TIMED_OUT = 0, 1, 2, 3, 4
 STATUS_NAMES = {PENDING: "pending", DONE: "done", SIM_FAILED: "simulation failed",
                 FEATURE_FAILED: "feature extraction failed", TIMED_OUT: "timed out"}
-ERROR_LEN = 80
+FAILED = (SIM_FAILED, FEATURE_FAILED, TIMED_OUT)  # ran, and did not give features
 
+ERROR_LEN = 80  # bytes of the failure reason kept per sample
+
+
+# --- the declaration -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Field:
+    """One per-sample dataset of RESULTS.h5.
+
+    ``shape`` names its dimensions: N samples, P parameters, F features; a 2-D field
+    carries its column names in the attribute ``names``.
+    """
+
+    name: str
+    dtype: str
+    shape: tuple[str, ...]
+    fill: Any
+    meaning: str
+
+    def size(self, dims: dict[str, int]) -> tuple[int, ...]:
+        """The dataset's shape for ``dims`` = {"N": n, "P": p, "F": f}."""
+        return tuple(dims[d] for d in self.shape)
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("params", "f8", ("N", "P"), np.nan, "sampled parameters; attribute ``names``"),
+    Field("features", "f8", ("N", "F"), np.nan,
+          "features, NaN where undefined; attribute ``names``"),
+    Field("status", "i1", ("N",), PENDING,
+          ", ".join(f"{code} {name}" for code, name in STATUS_NAMES.items())),
+    Field("valid", "i1", ("N",), 0, "1 if the model meets every validity rule"),
+    Field("error", f"S{ERROR_LEN}", ("N",), b"", "why a sample failed (empty when it did not)"),
+    Field("rank", "i4", ("N",), -1, "MPI rank that ran the sample (-1: never ran)"),
+    Field("started_at", "f8", ("N",), np.nan,
+          "Unix time the sample's block was claimed (NaN: pending)"),
+    Field("finished_at", "f8", ("N",), np.nan,
+          "Unix time the sample's block was written (NaN: pending)"),
+)
+FIELD = {f.name: f for f in FIELDS}
+WRITTEN_LAST = "status"  # marks a sample done: its other fields must be on disk first
+TRACES = "traces"
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """One attribute of the file's root."""
+
+    name: str
+    meaning: str
+
+
+VERSION_ATTRIBUTES = ("hpcneuro_version", "neuron_version", "efel_version")
+ATTRIBUTES: tuple[Attribute, ...] = (
+    Attribute("config", "the resolved configuration (JSON)"),
+    Attribute("config_hash", "hash of the configuration; a resume must match it"),
+    Attribute("seed", "the sampling seed"),
+    Attribute("created_at", "Unix time the file was created"),
+    Attribute("hpcneuro_version", "hpcneuro that created the file"),
+    Attribute("neuron_version", "NEURON that created the file"),
+    Attribute("efel_version", "eFEL that created the file"),
+    Attribute("status_codes", "the status codes as text ('0 pending, 1 done, ...')"),
+)
+
+# what 'read_table' may select: the 2-D fields
+VARIABLES = {"params": ("params",), "features": ("features",), "both": ("params", "features")}
+
+
+def layout() -> str:
+    """The declaration as a table (dataset, dtype, shape, fill, meaning; then attributes)."""
+    rows = [f"{f.name:<12} {f.dtype:<5} ({', '.join(f.shape)})".ljust(28)
+            + f" fill {f.fill!r:<6} {f.meaning}" for f in FIELDS]
+    rows += [f"@{a.name:<27} {a.meaning}" for a in ATTRIBUTES]
+    return "\n".join(rows)
+
+
+def _root_attributes(cfg: dict) -> dict[str, Any]:
+    values = {"config": configuration.dumps(cfg),
+              "config_hash": configuration.config_hash(cfg),
+              "seed": cfg["seed"],
+              "created_at": time.time(),
+              **versions(),
+              "status_codes": ", ".join(f"{k} {v}" for k, v in STATUS_NAMES.items())}
+    assert list(values) == [a.name for a in ATTRIBUTES], "ATTRIBUTES and the writer disagree"
+    return values
+
+
+# --- parallel HDF5 -----------------------------------------------------------------------
 
 def h5py_has_mpi(h5py_config: Any = None) -> bool:
     """Whether h5py was built with MPI (``h5py.get_config().mpi``)."""
@@ -70,89 +155,104 @@ def _open(path: str, mode: str, comm):
 
 
 def versions() -> dict[str, str]:
+    """The :data:`VERSION_ATTRIBUTES` of the running hpcneuro, NEURON and eFEL."""
     import efel
-    import neuron
 
     import hpcneuro
+    from hpcneuro.nrn import import_neuron
 
-    return {"hpcneuro_version": hpcneuro.__version__, "neuron_version": neuron.__version__,
-            "efel_version": efel.__version__}
+    return {"hpcneuro_version": hpcneuro.__version__,
+            "neuron_version": import_neuron().__version__, "efel_version": efel.__version__}
 
+
+# --- writing -----------------------------------------------------------------------------
 
 class ResultsStore:
-    """An open RESULTS.h5; every rank holds one (collective open and close under MPI)."""
+    """An open RESULTS.h5 for writing; every rank holds one (collective open and close
+    under MPI)."""
 
     def __init__(self, h5file):
         self.file = h5file
-        self.params = h5file["params"]
-        self.features = h5file["features"]
-        self.status = h5file["status"]
 
     @classmethod
     def create(cls, path: str, cfg: dict, comm=None) -> "ResultsStore":
         """Create the file with every dataset at full size (collective under MPI)."""
-        n = cfg["sampling"]["n_samples"]
         params = configuration.parameter_names(cfg)
         features = configuration.feature_names(cfg)
+        dims = {"N": cfg["sampling"]["n_samples"], "P": len(params), "F": len(features)}
+        names = {"params": params, "features": features}
         f = _open(path, "w", comm)
         # contiguous, allocated now: later independent writes never touch metadata
-        ds = f.create_dataset("params", (n, len(params)), "f8", fillvalue=np.nan)
-        ds.attrs["names"] = params
-        ds = f.create_dataset("features", (n, len(features)), "f8", fillvalue=np.nan)
-        ds.attrs["names"] = features
-        f.create_dataset("status", (n,), "i1", fillvalue=PENDING)
-        f.create_dataset("valid", (n,), "i1", fillvalue=0)
-        f.create_dataset("error", (n,), f"S{ERROR_LEN}", fillvalue=b"")
-        f.create_dataset("rank", (n,), "i4", fillvalue=-1)
-        f.create_dataset("finished_at", (n,), "f8", fillvalue=np.nan)
+        for field in FIELDS:
+            ds = f.create_dataset(field.name, field.size(dims), field.dtype,
+                                  fillvalue=field.fill)
+            if field.name in names:
+                ds.attrs["names"] = names[field.name]
         every = cfg["simulation"]["store_traces_every"]
         if every:
-            group = f.create_group("traces")
+            group = f.create_group(TRACES)
             group.attrs["every"] = every
             group.attrs["record_dt"] = cfg["simulation"]["record_dt"]
-            rows = (n + every - 1) // every
+            rows = (dims["N"] + every - 1) // every
             for protocol in cfg["protocols"]:
                 if protocol["type"] == "rheobase":
                     continue
                 points = int(round(protocol["tstop"] / cfg["simulation"]["record_dt"])) + 1
                 group.create_dataset(protocol["name"], (rows, points), "f4", fillvalue=np.nan)
-        f.attrs["config"] = configuration.dumps(cfg)
-        f.attrs["config_hash"] = configuration.config_hash(cfg)
-        f.attrs["seed"] = cfg["seed"]
-        f.attrs["created_at"] = time.time()
-        for key, value in versions().items():
+        for key, value in _root_attributes(cfg).items():
             f.attrs[key] = value
-        f.attrs["status_codes"] = ", ".join(f"{k} {v}" for k, v in STATUS_NAMES.items())
         f.flush()
         return cls(f)
 
     @classmethod
     def open(cls, path: str, comm=None) -> "ResultsStore":
+        """Reopen an existing file for writing (collective under MPI)."""
         return cls(_open(path, "r+", comm))
 
-    def write_block(self, indices: np.ndarray, params: np.ndarray, result, rank: int) -> None:
-        """Write one block's results (a :class:`hpcneuro.driver.BlockResult`); ``status``
-        goes last, so a sample marked done always has its data on disk."""
-        now = time.time()
-        enc = np.array([e.encode("utf-8", "replace")[:ERROR_LEN] for e in result.errors],
-                       dtype=f"S{ERROR_LEN}")
+    @staticmethod
+    def read(path: str) -> "ResultsFile":
+        """Open ``path`` read-only (serial); see :class:`ResultsFile`."""
+        return ResultsFile(path)
+
+    def write_block(self, indices: np.ndarray, params: np.ndarray, result, rank: int,
+                    started_at: float) -> None:
+        """Write one block's results.
+
+        ``indices`` (n,) sorted sample indices; ``params`` (n, P); ``result`` a
+        :class:`hpcneuro.simulation.BlockResult` (features (n, F), status (n,), valid (n,),
+        errors: n strings, traces); ``started_at`` the Unix time the block was claimed.
+        ``status`` goes last, so a sample marked done always has its data on disk.
+        """
+        n = len(indices)
+        values = {
+            "params": params,
+            "features": result.features,
+            "status": result.status,
+            "valid": result.valid,
+            "error": [e.encode("utf-8", "replace")[:ERROR_LEN] for e in result.errors],
+            "rank": np.full(n, rank),
+            "started_at": np.full(n, started_at),
+            "finished_at": np.full(n, time.time()),
+        }
         runs = contiguous_runs(indices)
-        for a, b, lo, hi in runs:
-            self.params[a:b] = params[lo:hi]
-            if self.features.shape[1]:
-                self.features[a:b] = result.features[lo:hi]
-            self.file["valid"][a:b] = result.valid[lo:hi].astype("i1")
-            self.file["error"][a:b] = enc[lo:hi]
-            self.file["rank"][a:b] = np.full(hi - lo, rank, dtype="i4")
-            self.file["finished_at"][a:b] = np.full(hi - lo, now)
+        for field in FIELDS:
+            if field.name != WRITTEN_LAST:
+                self._write(field, values[field.name], runs)
         self._write_traces(indices, result.traces)
+        self._write(FIELD[WRITTEN_LAST], values[WRITTEN_LAST], runs)
+
+    def _write(self, field: Field, values, runs: list[tuple[int, int, int, int]]) -> None:
+        ds = self.file[field.name]
+        if 0 in ds.shape:  # e.g. a campaign without features
+            return
+        values = np.asarray(values).astype(field.dtype, copy=False)
         for a, b, lo, hi in runs:
-            self.status[a:b] = result.status[lo:hi].astype("i1")
+            ds[a:b] = values[lo:hi]
 
     def _write_traces(self, indices: np.ndarray, traces: dict) -> None:
-        if "traces" not in self.file:
+        if TRACES not in self.file:
             return
-        group = self.file["traces"]
+        group = self.file[TRACES]
         every = int(group.attrs["every"])
         keep = np.flatnonzero(indices % every == 0)
         for name, v in traces.items():
@@ -181,31 +281,179 @@ def contiguous_runs(indices: np.ndarray) -> list[tuple[int, int, int, int]]:
             for s, e in zip(starts, stops)]
 
 
-def read_summary(path: str) -> dict:
-    """Counts, throughput and ETA of a campaign, from the file alone (serial read)."""
-    import h5py
+# --- reading -----------------------------------------------------------------------------
 
-    if not os.path.exists(path):
-        raise UserError(f"{path}: no such results file")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        raise UserError(f"{path}: not a readable HDF5 results file ({exc})") from None
-    with f:
-        if "status" not in f:
-            raise UserError(f"{path}: not an hpcneuro results file (no 'status' dataset)")
-        status = f["status"][:]
-        valid = f["valid"][:]
-        finished = f["finished_at"][:]
-        created = float(f.attrs.get("created_at", np.nan))
-        name = json.loads(f.attrs["config"]).get("name", "")
-    counts = {code: int(np.sum(status == code)) for code in STATUS_NAMES}
-    rate = recent_rate(finished[np.isfinite(finished)], created)
-    eta = counts[PENDING] / rate if counts[PENDING] and rate > 0 else np.nan
-    last = float(np.nanmax(finished)) if np.isfinite(finished).any() else np.nan
-    return {"name": name, "n_samples": status.size, "counts": counts,
-            "n_valid": int(np.sum((status == DONE) & (valid == 1))),
-            "rate": rate, "eta_seconds": eta, "last_write": last}
+class NotAResultsFile(UserError):
+    """``path`` is missing, not HDF5, or not an hpcneuro results file; ``reason`` says
+    which (callers that add their own advice use it)."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason = path, reason
+
+
+class ResultsFile:
+    """A RESULTS.h5 opened read-only (serial), e.g. while a campaign still writes it.
+
+    Use as a context manager: ``with ResultsStore.read(path) as f: f.column("status")``.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        import h5py
+
+        self.path = str(path)
+        if not os.path.exists(self.path):
+            raise NotAResultsFile(self.path, "no such results file")
+        try:
+            self._f = h5py.File(self.path, "r")
+        except OSError as exc:
+            raise NotAResultsFile(self.path, f"not a readable HDF5 results file ({exc})") \
+                from None
+        if WRITTEN_LAST not in self._f:
+            self._f.close()
+            raise NotAResultsFile(self.path, "not an hpcneuro results file (no "
+                                             f"'{WRITTEN_LAST}' dataset)")
+
+    def __enter__(self) -> "ResultsFile":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._f.close()
+
+    @property
+    def n_samples(self) -> int:
+        return int(self._f[WRITTEN_LAST].shape[0])
+
+    def missing_fields(self) -> list[str]:
+        """Declared fields this file lacks (one written by an older hpcneuro)."""
+        return [f.name for f in FIELDS if f.name not in self._f]
+
+    def attribute(self, name: str) -> Any:
+        """A root attribute of :data:`ATTRIBUTES`."""
+        if name not in self._f.attrs:
+            raise NotAResultsFile(self.path, f"no '{name}' attribute")
+        value = self._f.attrs[name]
+        return value.item() if isinstance(value, np.generic) else value
+
+    def config(self) -> dict:
+        """The resolved configuration the campaign was created with."""
+        return json.loads(self.attribute("config"))
+
+    def config_hash(self) -> str:
+        return str(self.attribute("config_hash"))
+
+    def versions(self) -> dict[str, str]:
+        """The :data:`VERSION_ATTRIBUTES` the file records."""
+        return {k: str(self._f.attrs[k]) for k in VERSION_ATTRIBUTES if k in self._f.attrs}
+
+    def column(self, name: str) -> np.ndarray:
+        """A whole field: (N,) or (N, P) / (N, F), in its declared dtype."""
+        if name not in FIELD:
+            raise ValueError(f"{name!r} is not a field of RESULTS.h5 ({', '.join(FIELD)})")
+        if name not in self._f:
+            raise NotAResultsFile(self.path, f"no '{name}' dataset (written by an older "
+                                             "hpcneuro?)")
+        return self._f[name][:]
+
+    def names(self, name: str) -> list[str]:
+        """Column names of a 2-D field ("params" or "features")."""
+        if FIELD[name].shape == ("N",):
+            raise ValueError(f"{name!r} is one value per sample: it has no column names")
+        return [str(n) for n in self._f[name].attrs["names"]]
+
+    def status(self) -> np.ndarray:
+        """(N,) int8 status codes (:data:`STATUS_NAMES`)."""
+        return self.column("status")
+
+    def valid_models(self) -> np.ndarray:
+        """(N,) bool: finished samples that meet every validity rule."""
+        return (self.column("status") == DONE) & (self.column("valid") == 1)
+
+    def table(self, variables: str = "params", valid_only: bool = True,
+              drop_undefined: bool = True) -> tuple[np.ndarray, list[str]]:
+        """The matrix an analysis reads: (T, C) rows of finished (or only valid) samples,
+        columns of ``variables`` ("params", "features" or "both"), and the C names.
+
+        With ``drop_undefined``, rows with a NaN or infinite value are dropped (logged).
+        An empty selection is a :class:`UserError`.
+        """
+        if variables not in VARIABLES:
+            raise UserError(f"variables: must be one of {', '.join(VARIABLES)} "
+                            f"(got {variables!r})")
+        keep = self.valid_models() if valid_only else self.column("status") == DONE
+        parts, names = [], []
+        for name in VARIABLES[variables]:
+            parts.append(self.column(name)[keep])
+            names += self.names(name)
+        data = np.hstack(parts)
+        if data.shape[0] == 0:
+            which = "valid models" if valid_only else "finished samples"
+            raise UserError(f"{self.path} has no {which} to analyse"
+                            + ("; try --all-models" if valid_only else ""))
+        if drop_undefined:
+            rows_ok = np.all(np.isfinite(data), axis=1)
+            if not rows_ok.all():
+                log.warning("dropping %d of %d models with undefined (NaN) features",
+                            int((~rows_ok).sum()), rows_ok.size)
+                data = data[rows_ok]
+        return data, names
+
+    def summary(self) -> dict:
+        """Counts, throughput and ETA of the campaign.
+
+        Keys: name, n_samples, counts ({status code: samples}), n_valid, rate
+        (samples/s over the recent activity), eta_seconds, last_write (Unix time; NaN
+        before the first block).
+        """
+        status = self.status()
+        finished = self.column("finished_at")
+        created = float(self._f.attrs.get("created_at", np.nan))
+        counts = {code: int(np.sum(status == code)) for code in STATUS_NAMES}
+        rate = recent_rate(finished[np.isfinite(finished)], created)
+        eta = counts[PENDING] / rate if counts[PENDING] and rate > 0 else np.nan
+        last = float(np.nanmax(finished)) if np.isfinite(finished).any() else np.nan
+        return {"name": self.config().get("name", ""), "n_samples": status.size,
+                "counts": counts, "n_valid": int(self.valid_models().sum()),
+                "rate": rate, "eta_seconds": eta, "last_write": last}
+
+
+def read(path: str | os.PathLike) -> ResultsFile:
+    """Open a results file read-only (same as :meth:`ResultsStore.read`)."""
+    return ResultsFile(path)
+
+
+def read_summary(path: str | os.PathLike) -> dict:
+    """Counts, throughput and ETA of a campaign, from the file alone (serial read); see
+    :meth:`ResultsFile.summary`."""
+    with ResultsFile(path) as f:
+        return f.summary()
+
+
+def read_table(path: str | os.PathLike, variables: str = "params", valid_only: bool = True,
+               drop_undefined: bool = True) -> tuple[np.ndarray, list[str]]:
+    """(T, C) data and C names of a campaign; see :meth:`ResultsFile.table`."""
+    with ResultsFile(path) as f:
+        return f.table(variables, valid_only, drop_undefined)
+
+
+def read_config(path: str | os.PathLike) -> dict:
+    """The resolved configuration a results file was created with."""
+    with ResultsFile(path) as f:
+        return f.config()
+
+
+def read_status(path: str | os.PathLike) -> np.ndarray:
+    """(N,) int8 status codes of a results file."""
+    with ResultsFile(path) as f:
+        return f.status()
+
+
+def status_counts(status: np.ndarray) -> dict[str, int]:
+    """Samples per status name, in code order: {"pending": ..., "done": ..., ...}."""
+    return {name: int(np.sum(status == code)) for code, name in STATUS_NAMES.items()}
 
 
 def recent_rate(times: np.ndarray, created: float, window: float = 600.0) -> float:

@@ -291,23 +291,24 @@ def run_campaign(tmp: Path, n_ranks: int, config: Path, output: Path, *, poll: f
 
 def inspect(config: Path, output: Path, n_check: int = 0, batch: int | None = None) -> dict:
     """Counts, per-rank load and (optionally) a params check of a finished file."""
-    import h5py
     import numpy as np
 
-    with h5py.File(output, "r") as f:
-        status = f["status"][:]
-        rank = f["rank"][:]
+    from hpcneuro.store import DONE, ResultsStore
+
+    with ResultsStore.read(output) as f:
+        status = f.status()
+        rank = f.column("rank")
         n = status.size
         idx = np.array([], dtype=np.int64)
         params = None
         if n_check:
             rng = np.random.default_rng(12345)
             idx = np.sort(rng.choice(n, size=min(n_check, n), replace=False))
-            params = f["params"][idx]
+            params = f.column("params")[idx]
     codes, counts = np.unique(status, return_counts=True)
     ranks, per_rank = np.unique(rank[rank >= 0], return_counts=True)
     out = {"n": int(n), "status_counts": {int(c): int(k) for c, k in zip(codes, counts)},
-           "all_done": bool(np.all(status == 1) and np.all(rank >= 0)),
+           "all_done": bool(np.all(status == DONE) and np.all(rank >= 0)),
            "rank_counts": {int(r): int(k) for r, k in zip(ranks, per_rank)},
            "file_mb": os.path.getsize(output) / 2**20}
     if n_check:
@@ -331,7 +332,8 @@ import json, sys, time
 import numpy as np
 from hpcneuro import config as configuration
 from hpcneuro import protocols as prot
-from hpcneuro.driver import evaluate_block, make_batch, plan_blocks
+from hpcneuro.allocator import plan_blocks
+from hpcneuro.simulation import evaluate_block, make_batch
 from hpcneuro.sampling import Sampler
 cfg = configuration.load(sys.argv[1])
 n = cfg["sampling"]["n_samples"]

@@ -22,7 +22,7 @@ The same model, protocols, features and N parameter sets (hpcneuro's Sampler, ro
    rebuilt every run, as BluePyOpt does; isolate=False spares it a subprocess per run)
    then ``feature.calculate_feature(responses)`` per feature, serially. CVode on
    (BluePyOpt's default); also fixed dt (the config's simulation.dt).
-2. hpcneuro one-at-a-time: ``simulation.mode: single``, ``driver.evaluate_block``.
+2. hpcneuro one-at-a-time: ``simulation.mode: single``, ``simulation.evaluate_block``.
 3. hpcneuro batched: ``simulation.mode: batched`` with ``batch_size`` B, on the
    config's engine (CoreNEURON by default) and again on NEURON's own.
 Then, in a child process (clean memory), K consecutive batches of B cells on a short
@@ -134,10 +134,11 @@ sys.path.insert(0, str(ROOT))
 
 import hpcneuro  # noqa: E402
 from hpcneuro import config as configuration  # noqa: E402
-from hpcneuro import driver  # noqa: E402
 from hpcneuro import features as hfeatures  # noqa: E402
 from hpcneuro import protocols as prot  # noqa: E402
+from hpcneuro import simulation  # noqa: E402
 from hpcneuro.mechanisms import load_mechanisms  # noqa: E402
+from hpcneuro.nrn import import_neuron  # noqa: E402
 from hpcneuro.sampling import Sampler  # noqa: E402
 
 DEMO = ROOT / "configs" / "demo.yaml"
@@ -193,13 +194,12 @@ def sample_rows(sampler: Sampler, indices: np.ndarray) -> np.ndarray:
 # --- hpcneuro ----------------------------------------------------------------------
 
 def n_sections() -> int:
-    from neuron import h
-
+    h = import_neuron().h
     return sum(1 for _ in h.allsec())
 
 
 class _TimedExtract:
-    """Wraps hpcneuro.features.extract (looked up by the driver at call time) to split
+    """Wraps hpcneuro.features.extract (looked up by the simulation step at call time) to split
     CPU time between NEURON and eFEL; the package itself is untouched."""
 
     def __init__(self):
@@ -228,18 +228,18 @@ def run_hpcneuro(cfg: dict, params: np.ndarray, batch_size: int) -> dict:
     """Evaluate ``params`` in blocks of ``batch_size`` on one reused CellBatch."""
     protocols = prot.from_config(cfg)
     t0 = time.perf_counter()
-    batch = driver.make_batch(cfg, params.shape[0])
+    batch = simulation.make_batch(cfg, params.shape[0])
     build = time.perf_counter() - t0
     results = []
     with _TimedExtract() as efel_time:
         cpu0, wall0 = time.process_time(), time.perf_counter()
         for start in range(0, params.shape[0], batch_size):
-            results.append(driver.evaluate_block(batch, protocols, cfg,
-                                                 params[start:start + batch_size]))
+            results.append(simulation.evaluate_block(batch, protocols, cfg,
+                                                     params[start:start + batch_size]))
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     del batch
     gc.collect()
-    out = driver._concat(results)  # noqa: SLF001 - the driver's own concatenation
+    out = simulation._concat(results)  # noqa: SLF001 - the simulation step's own concatenation
     return {"features": out.features, "status": out.status, "errors": out.errors,
             "cpu": cpu, "wall": wall, "build": build, "efel_cpu": efel_time.cpu}
 
@@ -303,8 +303,7 @@ def write_soma_swc(folder: Path, length: float, diam: float) -> Path:
 
 def ions_used(cfg: dict) -> set[str]:
     """Ions (na, k, ca) that the model's mechanisms use on its soma."""
-    from neuron import h
-
+    h = import_neuron().h
     sec = h.Section(name="bench_probe")
     for mech in cfg["model"]["mechanisms"]:
         if mech["sections"] in ("all", "soma"):
@@ -454,14 +453,14 @@ def memory_child(cfg_path: str, n_batches: int) -> None:
     before = rss_mb()
     b = cfg["simulation"]["batch_size"]
     t0 = time.perf_counter()
-    batch = driver.make_batch(cfg, b)
+    batch = simulation.make_batch(cfg, b)
     protocols = prot.from_config(cfg)
     sampler = Sampler(cfg)
     trace, every_batch, first = [], [], None
     every = max(1, n_batches // 10)
     for k in range(n_batches):
         params = sample_rows(sampler, np.arange(k * b, (k + 1) * b))
-        driver.evaluate_block(batch, protocols, cfg, params)
+        simulation.evaluate_block(batch, protocols, cfg, params)
         every_batch.append(rss_mb())
         if k == 0:
             first = every_batch[0]
@@ -552,8 +551,8 @@ def main() -> None:
     tstop_total = sum(p["tstop"] for p in cfg_batched["protocols"])
     load_mechanisms(cfg_batched["model"]["mod_dirs"])
     import efel
-    import neuron
 
+    neuron = import_neuron()
     params = sample_rows(Sampler(cfg_batched), np.arange(n_batched))
     say(f"config: {label}")
     say(f"protocols: {', '.join(p['name'] for p in cfg_batched['protocols'])} "

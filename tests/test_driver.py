@@ -6,7 +6,8 @@ import numpy as np
 
 from hpcneuro import config as configuration
 from hpcneuro import protocols
-from hpcneuro.driver import evaluate_block, plan_blocks
+from hpcneuro.allocator import plan_blocks
+from hpcneuro.simulation import evaluate_block
 from hpcneuro.model import CellBatch
 from hpcneuro.sampling import Sampler
 from hpcneuro.store import DONE, SIM_FAILED, contiguous_runs

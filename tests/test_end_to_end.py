@@ -46,9 +46,11 @@ def test_results_file_has_the_documented_layout(campaign):
         assert f.attrs["config_hash"] == configuration.config_hash(cfg)
         assert f.attrs["seed"] == cfg["seed"]
         import efel
-        import neuron
 
         import hpcneuro
+        from hpcneuro.nrn import import_neuron
+
+        neuron = import_neuron()
 
         assert f.attrs["neuron_version"] == neuron.__version__
         assert f.attrs["efel_version"] == efel.__version__

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from types import SimpleNamespace
 
 import h5py
@@ -50,3 +52,30 @@ def test_install_script_is_valid_bash_and_checks_at_the_end():
     text = script.read_text()
     # the final check runs the same module this test exercises
     assert text.rindex("hpcneuro.environment") > text.rindex("install -q -e")
+
+
+def test_importing_hpcneuro_changes_no_environment_and_neuron_gets_its_settings():
+    """Importing any hpcneuro module leaves os.environ alone; NEURON's settings are made
+    where NEURON is imported, before it is: on 2 ranks whose mpi4py started MPI first,
+    NEURON stays out of MPI (without NEURON_INIT_MPI=0 it would join: nhost 2)."""
+    code = (
+        "import os, sys\n"
+        "before = dict(os.environ)\n"
+        "import hpcneuro, hpcneuro.cli, hpcneuro.campaign, hpcneuro.simulation, "
+        "hpcneuro.allocator, hpcneuro.store, hpcneuro.report, hpcneuro.model, hpcneuro.config\n"
+        "assert dict(os.environ) == before, set(os.environ.items()) ^ set(before.items())\n"
+        "assert 'neuron' not in sys.modules\n"
+        "from mpi4py import MPI\n"
+        "from hpcneuro.nrn import import_neuron\n"
+        "neuron = import_neuron()\n"
+        "assert os.environ['NEURON_INIT_MPI'] == '0'\n"
+        "assert os.environ['NEURON_MODULE_OPTIONS'] == before.get('NEURON_MODULE_OPTIONS', "
+        "'-nogui')\n"
+        "assert neuron.h.ParallelContext().nhost() == 1\n"
+        "os.write(1, b'ok\\n')\n")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("NEURON_INIT_MPI", "NEURON_MODULE_OPTIONS")}
+    env["PYTHONPATH"] = str(ROOT)
+    proc = subprocess.run(["mpiexec", "-n", "2", sys.executable, "-c", code],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.split() == ["ok", "ok"], proc.stderr

@@ -5,7 +5,7 @@ import pytest
 
 from hpcneuro import config as configuration
 from hpcneuro import features as feat
-from hpcneuro.driver import make_batch
+from hpcneuro.simulation import make_batch
 from hpcneuro.protocols import Protocol
 from conftest import ROOT, small_config
 

@@ -9,7 +9,7 @@ import pytest
 
 from hpcneuro import config as configuration
 from hpcneuro import protocols as prot
-from hpcneuro.driver import evaluate_block, make_batch
+from hpcneuro.simulation import evaluate_block, make_batch
 from hpcneuro.model import CellBatch, distance_function
 from hpcneuro.protocols import Protocol, find_rheobase, spike_counts
 from hpcneuro.sampling import Sampler
@@ -204,7 +204,7 @@ def test_user_mechanisms_run_on_coreneuron_as_on_neuron(tmp_path, write_config):
 def test_setup_errors_stop_the_run_instead_of_failing_samples(monkeypatch):
     """A UserError during simulation (e.g. mechanisms CoreNEURON cannot compile) is a
     problem of the setup: it propagates instead of marking every sample failed."""
-    from hpcneuro import driver
+    from hpcneuro import simulation
     from hpcneuro.errors import UserError
 
     def refuse(*args, **kwargs):
@@ -215,7 +215,7 @@ def test_setup_errors_stop_the_run_instead_of_failing_samples(monkeypatch):
     monkeypatch.setattr(CellBatch, "run", refuse)
     with pytest.raises(UserError, match="did not compile for CoreNEURON"):
         evaluate_block(batch, prot.from_config(cfg), cfg, Sampler(cfg).sample(np.arange(2)))
-    monkeypatch.setattr(driver, "use_coreneuron_library", refuse)
+    monkeypatch.setattr(simulation, "use_coreneuron_library", refuse)
     with pytest.raises(UserError, match="did not compile for CoreNEURON"):
         make_batch(cfg, 2)
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from hpcneuro.errors import UserError
+from hpcneuro.nrn import import_neuron
 
 PACKAGE_MOD_DIR = Path(__file__).resolve().parent
 
@@ -44,8 +45,7 @@ def mod_files(folder: str | os.PathLike) -> list[Path]:
 
 
 def _digest(files: Sequence[Path], flavour: str) -> str:
-    import neuron  # the compiled library is specific to the NEURON version
-
+    neuron = import_neuron()  # the compiled library is specific to the NEURON version
     h = hashlib.sha256(f"neuron {neuron.__version__} {flavour}".encode())
     for f in files:
         h.update(f.name.encode())
@@ -142,8 +142,7 @@ def load_mechanisms(extra_dirs: Iterable[str | os.PathLike] = ()) -> list[Path]:
     for lib in libs:
         if str(lib) in _loaded:
             continue
-        from neuron import h
-
+        h = import_neuron().h
         try:
             ok = h.nrn_load_dll(str(lib))
         except RuntimeError as exc:  # e.g. a mechanism name defined twice
