@@ -117,3 +117,21 @@ def test_oinfo_runs_from_outside_the_repository(installed):
 
     with h5py.File(out, "r") as f:
         assert "order_3" in f and "order_4" in f
+
+
+def test_repository_jobs_is_the_package_folder_and_the_override_is_read(tmp_path, monkeypatch):
+    from hpcneuro import config as configuration
+    from hpcneuro import slurm
+    from conftest import small_config
+
+    assert (ROOT / "jobs").is_symlink()
+    assert (ROOT / "jobs").resolve() == (ROOT / "hpcneuro" / "jobs").resolve()
+    assert slurm.jobs_dir() == slurm.PACKAGE_JOBS_DIR
+    own = tmp_path / "myjobs"
+    shutil.copytree(slurm.PACKAGE_JOBS_DIR, own)
+    (own / "analyze.sbatch").write_text((own / "analyze.sbatch").read_text()
+                                        + "# site-specific line\n")
+    monkeypatch.setenv("HPCNEURO_JOBS_DIR", str(own))  # read when rendering, not at import
+    cfg = configuration.validate(small_config(), ROOT / "configs")
+    scripts = slurm.render_jobs(cfg, tmp_path / "c.yaml", tmp_path, slurm.SubmitOptions())
+    assert scripts["analyze.sbatch"].endswith("# site-specific line\n")
