@@ -86,7 +86,10 @@ def _read_text(path: str, columns: Sequence[str] | None) -> tuple[np.ndarray, li
     ext = os.path.splitext(base)[1].lower()
     sep = "," if ext == ".csv" else ("\t" if ext in (".tsv", ".tab") else None)
     try:
-        df = pd.read_csv(path, sep=sep, engine="python" if sep is None else "c",
+        # round_trip: the C parser's default ("high") may miss a 17-digit value by an ulp
+        options = {"engine": "python"} if sep is None else {"engine": "c",
+                                                            "float_precision": "round_trip"}
+        df = pd.read_csv(path, sep=sep, **options,
                          compression="gzip" if path.lower().endswith(".gz") else None)
     except (OSError, ValueError, pd.errors.ParserError, gzip.BadGzipFile) as exc:
         raise UserError(f"cannot read table {path}: {exc}") from exc
