@@ -489,14 +489,18 @@ def _check_semantics(cfg: dict, base_dir: Path) -> None:
                               f"engine: coreneuron (got {sim['record_dt']} / {sim['dt']} = "
                               f"{steps:g}); change it or set engine: neuron")
 
-    analysis = cfg["analysis"]
-    if analysis["max_order"] is None:  # min(N, 5), chosen by the engine
+    _check_analysis(cfg["analysis"], n_params=len(names), n_features=len(seen))
+
+
+def _check_analysis(analysis: dict, n_params: int, n_features: int) -> None:
+    """Orders within the analysed variables; max_order None (min(N, 5)) always fits."""
+    if analysis["max_order"] is None:
         return
     if analysis["max_order"] < analysis["min_order"]:
         raise ConfigError("analysis.max_order", "must be >= analysis.min_order (got "
                           f"{analysis['max_order']} < {analysis['min_order']})")
-    n_vars = {"params": len(names), "features": len(seen),
-              "both": len(names) + len(seen)}[analysis["variables"]]
+    n_vars = {"params": n_params, "features": n_features,
+              "both": n_params + n_features}[analysis["variables"]]
     if analysis["max_order"] > n_vars:
         raise ConfigError("analysis.max_order", f"must be <= the number of analysed "
                           f"variables ({n_vars} {analysis['variables']}), got "
