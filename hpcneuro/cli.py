@@ -140,21 +140,25 @@ def _add_status(sub) -> None:
 # --- oinfo and analyze -----------------------------------------------------------------
 
 def _add_oinfo_options(p) -> None:
+    """The engine options of oinfo and analyze; defaults from AnalysisOptions."""
+    from hpcneuro.analysis import DEFAULTS as D, ESTIMATORS, UNITS
+
     p.add_argument("-o", "--output", required=True, help="OINFO.h5 to write")
-    p.add_argument("--min-order", type=int, default=3, help="smallest multiplet size (default 3)")
-    p.add_argument("--max-order", type=int, default=None,
+    p.add_argument("--min-order", type=int, default=D.min_order,
+                   help=f"smallest multiplet size (default {D.min_order})")
+    p.add_argument("--max-order", type=int, default=D.max_order,
                    help="largest multiplet size (default min(N, 5))")
-    p.add_argument("--target", default=None,
+    p.add_argument("--target", default=D.target,
                    help="only multiplets containing this column (e.g. one feature plus "
                         "parameters)")
-    p.add_argument("--estimator", choices=("gc", "gauss"), default="gc",
+    p.add_argument("--estimator", choices=ESTIMATORS, default=D.estimator,
                    help="gc: Gaussian copula (default, rank-based); gauss: plain Gaussian")
     p.add_argument("--bias-correct", action="store_true",
                    help="subtract the Gaussian small-sample entropy bias")
-    p.add_argument("--units", choices=("nats", "bits"), default="nats")
-    p.add_argument("--bootstrap", type=int, default=0, metavar="B",
+    p.add_argument("--units", choices=UNITS, default=D.units)
+    p.add_argument("--bootstrap", type=int, default=D.bootstrap, metavar="B",
                    help="bootstrap resamples for confidence intervals (default 0: none)")
-    p.add_argument("--permutations", type=int, default=0, metavar="P",
+    p.add_argument("--permutations", type=int, default=D.permutations, metavar="P",
                    help="permutation null (columns shuffled independently): p-values and "
                         "Benjamini-Hochberg q-values for the kept multiplets (default 0)")
     p.add_argument("--gradient", action="store_true",
@@ -162,24 +166,24 @@ def _add_oinfo_options(p) -> None:
                         "kept multiplets")
     p.add_argument("--drop-nan", action="store_true",
                    help="drop rows with NaN or infinite values (default: refuse them)")
-    p.add_argument("--top", type=int, default=100, metavar="K",
-                   help="most synergistic and most redundant multiplets kept per order")
-    p.add_argument("--scheduler", default="local",
+    p.add_argument("--top", type=int, default=D.top, metavar="K",
+                   help="most synergistic and most redundant multiplets kept per order "
+                        f"(default {D.top})")
+    p.add_argument("--scheduler", default=D.scheduler,
                    help="none (in-process), local (Dask LocalCluster, default), slurm "
                         "(dask-jobqueue SLURMCluster) or a scheduler address tcp://HOST:PORT")
-    p.add_argument("--n-workers", type=int, default=None,
-                   help="Dask workers, or threads in-process (default: cores)")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--n-workers", type=int, default=D.n_workers,
+                   help="single-threaded workers: threads in-process, LocalCluster "
+                        "processes, or Dask workers over Slurm jobs (default: cores)")
+    p.add_argument("--seed", type=int, default=D.seed,
                    help="seed for bootstrap resampling and permutations")
 
 
 def _oinfo_kwargs(args: argparse.Namespace) -> dict:
-    return dict(min_order=args.min_order, max_order=args.max_order, target=args.target,
-                estimator=args.estimator, bias_correct=args.bias_correct, units=args.units,
-                bootstrap=args.bootstrap, permutations=args.permutations,
-                gradient=args.gradient, nan_policy="drop" if args.drop_nan else "raise",
-                top=args.top, scheduler=args.scheduler, n_workers=args.n_workers,
-                seed=args.seed, progress=sys.stderr.isatty())
+    """compute_oinfo keywords from the command line."""
+    from hpcneuro.analysis import AnalysisOptions
+
+    return dict(AnalysisOptions.from_cli(args).engine_kwargs(), progress=sys.stderr.isatty())
 
 
 def cmd_oinfo(args: argparse.Namespace) -> int:
@@ -224,8 +228,11 @@ def run_analysis(results: str, output: str, variables: str, valid_only: bool,
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
+    from hpcneuro.analysis import AnalysisOptions
+
     _setup_logging()
-    result = run_analysis(args.results, args.output, args.variables, not args.all_models,
+    opts = AnalysisOptions.from_cli(args)
+    result = run_analysis(args.results, args.output, opts.variables, opts.valid_only,
                           **_oinfo_kwargs(args))
     print(result.summary_text())
     print(f"wrote {args.output}")
@@ -233,6 +240,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def _add_analyze(sub) -> None:
+    from hpcneuro.analysis import DEFAULTS, VARIABLES
+
     p = sub.add_parser(
         "analyze", help="O-information over a simulation results file",
         description="The O-information engine of 'hpcneuro oinfo' on a results file: over "
@@ -242,8 +251,8 @@ def _add_analyze(sub) -> None:
                "  hpcneuro analyze results.h5 -o oinfo.h5 --variables both "
                "--target step_200.mean_frequency")
     p.add_argument("results", help="RESULTS.h5 from 'hpcneuro simulate'")
-    p.add_argument("--variables", choices=("params", "features", "both"), default="params",
-                   help="which columns to analyse (default params)")
+    p.add_argument("--variables", choices=VARIABLES, default=DEFAULTS.variables,
+                   help=f"which columns to analyse (default {DEFAULTS.variables})")
     p.add_argument("--all-models", action="store_true",
                    help="use every finished model, not only the valid ones")
     _add_oinfo_options(p)
@@ -263,6 +272,7 @@ def _mpiexec() -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     from hpcneuro import config as configuration
     from hpcneuro import report
+    from hpcneuro.analysis import AnalysisOptions
     from hpcneuro.store import read_summary
 
     _setup_logging()
@@ -283,13 +293,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                   proc.returncode)
         return proc.returncode
     print(format_status(read_summary(str(results))))
-    analysis = cfg["analysis"]
-    result = run_analysis(
-        str(results), str(oinfo_file), analysis["variables"], analysis["valid_only"],
-        min_order=analysis["min_order"], max_order=analysis["max_order"],
-        estimator=analysis["estimator"], bias_correct=analysis["bias_correct"],
-        units=analysis["units"], top=analysis["top"], scheduler=analysis["scheduler"],
-        progress=sys.stderr.isatty())
+    analysis = AnalysisOptions.from_config(cfg["analysis"])
+    result = run_analysis(str(results), str(oinfo_file), analysis.variables,
+                          analysis.valid_only, **analysis.engine_kwargs(),
+                          progress=sys.stderr.isatty())
     print(result.summary_text())
     page = report.build(rundir)
     print(f"run finished in {time.time() - started:.0f} s: {results}, {oinfo_file}, {page}")

@@ -36,6 +36,31 @@ def _slurm_kwargs(path: Path | None, overrides: dict[str, Any]) -> dict[str, Any
     return kw
 
 
+def slurm_jobs(n_workers: int | None, kw: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """(number of SLURMCluster jobs, their keywords) that start exactly ``n_workers``
+    single-threaded Dask workers (None: one job as configured).
+
+    A job runs ``processes`` workers on ``cores`` cores, so scaling to ``n_workers``
+    *jobs* started ``processes`` times the workers asked for. Each job here runs the
+    largest divisor of ``n_workers`` not above ``processes`` workers, with cores and
+    memory cut in proportion.
+    """
+    processes = int(kw.get("processes") or 1)
+    if n_workers is None or n_workers < 1:
+        return 1, kw
+    per_job = max(d for d in range(1, min(processes, n_workers) + 1) if n_workers % d == 0)
+    if per_job == processes:
+        return n_workers // per_job, kw
+    from dask.utils import parse_bytes
+
+    kw = dict(kw, processes=per_job)
+    if kw.get("cores"):
+        kw["cores"] = max(per_job, int(kw["cores"]) * per_job // processes)
+    if kw.get("memory"):
+        kw["memory"] = f"{parse_bytes(kw['memory']) * per_job // processes}B"  # exact
+    return n_workers // per_job, kw
+
+
 @contextlib.contextmanager
 def open_client(scheduler: str = "none", n_workers: int | None = None,
                 **kw: Any) -> Iterator[Any]:
@@ -44,8 +69,9 @@ def open_client(scheduler: str = "none", n_workers: int | None = None,
     "none": run in-process. "local": LocalCluster of processes with one thread
     each, n_workers defaulting to the number of cores. "slurm": SLURMCluster
     from configs/slurm-dask.yaml (or HPCNEURO_SLURM_DASK) and the user's dask
-    config, scaled to n_workers jobs (default 1). Anything else: the address
-    of a running scheduler, e.g. tcp://host:8786. Extra keywords go to the
+    config, as jobs that run n_workers single-threaded workers in all (default:
+    one job; see :func:`slurm_jobs`). Anything else: the address of a running
+    scheduler, e.g. tcp://host:8786. Extra keywords go to the
     cluster constructor; "slurm" also takes wait_timeout (seconds to wait for
     the first worker, default: no limit).
     """
@@ -72,8 +98,9 @@ def open_client(scheduler: str = "none", n_workers: int | None = None,
         path = Path(os.environ.get("HPCNEURO_SLURM_DASK", SLURM_CONFIG))
         # None: wait as long as the queue takes; jobs are cancelled on exit
         wait_timeout = kw.pop("wait_timeout", None)
-        with SLURMCluster(**_slurm_kwargs(path, kw)) as cl:
-            cl.scale(jobs=n_workers or 1)
+        jobs, job_kw = slurm_jobs(n_workers, _slurm_kwargs(path, kw))
+        with SLURMCluster(**job_kw) as cl:
+            cl.scale(jobs=jobs)
             with Client(cl) as client:
                 try:
                     client.wait_for_workers(1, timeout=wait_timeout)

@@ -7,7 +7,10 @@ mechanism and eFEL feature names. Every problem raises :class:`ConfigError` whos
 message starts with the key path, e.g. ``parameters[2].low: must be < high (got 5.0 >= 1.0)``.
 
 The validated config is a plain nested ``dict`` (JSON-compatible): it is stored verbatim
-in the results file and hashed to decide whether a file can be resumed.
+in the results file. Its paths are made absolute for the run; ``files`` records each
+named file as written and its contents' sha256, and :func:`config_hash` hashes the
+config as written plus those contents, to decide whether a file can be resumed (a
+moved campaign folder can; an edited morphology, .mod file or table cannot).
 """
 
 from __future__ import annotations
@@ -23,9 +26,11 @@ from typing import Any, Callable
 
 import yaml
 
+from hpcneuro import analysis
 from hpcneuro.errors import ConfigError, UserError
 
 _REQUIRED = object()
+_ANALYSIS = analysis.DEFAULTS
 
 
 class Field:
@@ -158,8 +163,6 @@ SCHEMA: dict[str, Any] = {
         }), [], "groups of coregulated parameters (a block correlation matrix)"),
         "table": Field(str, None, "table only: CSV/TSV/.npy/FILE.h5:/dataset with one column "
                                   "per parameter name"),
-        "table_sha256": Field(str, None, "filled in: the table file's hash, so that a resume "
-                                         "refuses an edited table"),
     }),
     "protocols": Field(ListOf(PROTOCOL, 1)),
     "features": Field(ListOf(str), [], "PROTOCOL.FEATURE names (eFEL features)"),
@@ -181,23 +184,39 @@ SCHEMA: dict[str, Any] = {
         "store_traces_every": Field(int, 0, "store the voltage traces of every k-th sample "
                                             "(0: none)", check=_at_least(0)),
     }, {}),
+    # defaults and choices: hpcneuro.analysis.AnalysisOptions, shared with the CLI
     "analysis": Field({
-        "variables": Field(str, "params", "what to analyse",
-                           choices=("params", "features", "both")),
-        "min_order": Field(int, 3, check=_at_least(3)),
-        "max_order": Field(int, 3, check=_at_least(3)),
-        "estimator": Field(str, "gc", choices=("gc", "gauss")),
-        "bias_correct": Field(bool, False),
-        "units": Field(str, "nats", choices=("nats", "bits")),
-        "valid_only": Field(bool, True, "analyse valid models only"),
-        "top": Field(int, 20, "multiplets reported per order and sign", check=_at_least(1)),
-        "scheduler": Field(str, "local", "none, local, slurm or a scheduler address"),
+        "variables": Field(str, _ANALYSIS.variables, "what to analyse",
+                           choices=analysis.VARIABLES),
+        "valid_only": Field(bool, _ANALYSIS.valid_only, "analyse valid models only"),
+        "min_order": Field(int, _ANALYSIS.min_order, check=_at_least(3)),
+        "max_order": Field(int, _ANALYSIS.max_order, "largest multiplet size "
+                                                     "(default min(N, 5))", check=_at_least(3)),
+        "target": Field(str, _ANALYSIS.target, "only multiplets containing this column"),
+        "estimator": Field(str, _ANALYSIS.estimator, choices=analysis.ESTIMATORS),
+        "bias_correct": Field(bool, _ANALYSIS.bias_correct),
+        "units": Field(str, _ANALYSIS.units, choices=analysis.UNITS),
+        "bootstrap": Field(int, _ANALYSIS.bootstrap, "resamples for confidence intervals",
+                           check=_at_least(0)),
+        "permutations": Field(int, _ANALYSIS.permutations, "permutation null (p, q-values)",
+                              check=_at_least(0)),
+        "gradient": Field(bool, _ANALYSIS.gradient, "gradient O-information of members"),
+        "nan_policy": Field(str, _ANALYSIS.nan_policy, choices=analysis.NAN_POLICIES),
+        "top": Field(int, _ANALYSIS.top, "multiplets reported per order and sign",
+                     check=_at_least(1)),
+        "scheduler": Field(str, _ANALYSIS.scheduler, "none, local, slurm or a scheduler address"),
+        "n_workers": Field(int, _ANALYSIS.n_workers, "single-threaded workers (default: cores)",
+                           check=_at_least(1)),
+        "seed": Field(int, _ANALYSIS.seed, "seed of bootstrap and permutations"),
     }, {}),
+    "files": Field(dict, {}, "filled in (what you give is replaced): KEY PATH -> {path: as "
+                             "written, sha256: of the contents} of every file the config "
+                             "names; see config_hash"),
 }
 
 
 def _type_name(kind: Any) -> str:
-    if isinstance(kind, dict):
+    if isinstance(kind, dict) or kind is dict:
         return "a mapping"
     if isinstance(kind, ListOf):
         return "a list"
@@ -216,6 +235,10 @@ def _coerce(value: Any, kind: Any, path: str) -> Any:
             raise ConfigError(path, f"needs at least {kind.min_len} entr"
                               f"{'y' if kind.min_len == 1 else 'ies'}")
         return [_coerce(v, kind.item, f"{path}[{i}]") for i, v in enumerate(value)]
+    if kind is dict:  # a free-form mapping (filled in by validate)
+        if not isinstance(value, dict):
+            raise ConfigError(path, f"must be a mapping (got {value!r})")
+        return copy.deepcopy(value)
     if kind is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(path, f"must be a number (got {value!r})")
@@ -333,21 +356,26 @@ def efel_feature_names() -> set[str]:
 
 def _check_semantics(cfg: dict, base_dir: Path) -> None:
     model = cfg["model"]
+    # the files the config names, as written (before the paths are resolved) and hashed
+    files: dict[str, dict[str, str]] = {}
     for i, d in enumerate(model["mod_dirs"]):
         p = Path(d) if os.path.isabs(d) else base_dir / d
         if not p.is_dir():
             raise ConfigError(f"model.mod_dirs[{i}]", f"folder not found: {p}")
         model["mod_dirs"][i] = str(p.resolve())
+        files[f"model.mod_dirs[{i}]"] = {"path": d, "sha256": _mod_dir_sha256(p)}
     if model["morphology"]:
         from hpcneuro.model import check_swc
 
-        p = Path(model["morphology"])
+        written = model["morphology"]
+        p = Path(written)
         p = p if p.is_absolute() else base_dir / p
         try:
             check_swc(p)
         except UserError as exc:
             raise ConfigError("model.morphology", str(exc).split(": ", 1)[1]) from None
         model["morphology"] = str(p.resolve())
+        files["model.morphology"] = {"path": written, "sha256": file_sha256(p)}
     known = known_mechanisms(model["mod_dirs"])
     inserted = set()
     for i, mech in enumerate(model["mechanisms"]):
@@ -435,12 +463,15 @@ def _check_semantics(cfg: dict, base_dir: Path) -> None:
                               f"must be < high (got {rule['low']} >= {rule['high']})")
 
     from hpcneuro.sampling import validate_sampling
+    from hpcneuro.tables import table_file
 
+    written_table = cfg["sampling"]["table"]
     validate_sampling(cfg["sampling"], cfg["parameters"], base_dir)
-    if cfg["sampling"]["method"] == "table":
-        table_file = cfg["sampling"]["table"].split(".h5:", 1)[0]
-        table_file += ".h5" if table_file != cfg["sampling"]["table"] else ""
-        cfg["sampling"]["table_sha256"] = hashlib.sha256(Path(table_file).read_bytes()).hexdigest()
+    if cfg["sampling"]["method"] == "table":  # validate_sampling made the path absolute
+        files["sampling.table"] = {
+            "path": written_table,
+            "sha256": file_sha256(Path(table_file(cfg["sampling"]["table"])))}
+    cfg["files"] = files
 
     sim = cfg["simulation"]
     if sim["record_dt"] < sim["dt"]:
@@ -459,12 +490,18 @@ def _check_semantics(cfg: dict, base_dir: Path) -> None:
                               f"engine: coreneuron (got {sim['record_dt']} / {sim['dt']} = "
                               f"{steps:g}); change it or set engine: neuron")
 
-    analysis = cfg["analysis"]
+    _check_analysis(cfg["analysis"], n_params=len(names), n_features=len(seen))
+
+
+def _check_analysis(analysis: dict, n_params: int, n_features: int) -> None:
+    """Orders within the analysed variables; max_order None (min(N, 5)) always fits."""
+    if analysis["max_order"] is None:
+        return
     if analysis["max_order"] < analysis["min_order"]:
         raise ConfigError("analysis.max_order", "must be >= analysis.min_order (got "
                           f"{analysis['max_order']} < {analysis['min_order']})")
-    n_vars = {"params": len(names), "features": len(seen),
-              "both": len(names) + len(seen)}[analysis["variables"]]
+    n_vars = {"params": n_params, "features": n_features,
+              "both": n_params + n_features}[analysis["variables"]]
     if analysis["max_order"] > n_vars:
         raise ConfigError("analysis.max_order", f"must be <= the number of analysed "
                           f"variables ({n_vars} {analysis['variables']}), got "
@@ -561,12 +598,72 @@ def dumps(cfg: dict) -> str:
     return json.dumps(cfg, sort_keys=True, indent=1)
 
 
+#: bytes read at a time when hashing a file (tables may be larger than memory)
+_HASH_CHUNK = 1 << 20
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """sha256 (hex) of a file's contents."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_HASH_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _mod_dir_sha256(folder: Path) -> str:
+    """sha256 over the names and contents of a folder's .mod files (what gets compiled)."""
+    digest = hashlib.sha256()
+    for f in sorted(folder.glob("*.mod")):
+        digest.update(f"{f.name}\0{file_sha256(f)}\0".encode())
+    return digest.hexdigest()
+
+
+def _key_parts(key: str) -> list[str | int]:
+    """'model.mod_dirs[0]' -> ['model', 'mod_dirs', 0]."""
+    return [int(p[1:-1]) if p.startswith("[") else p
+            for p in re.findall(r"\[\d+\]|[^.\[\]]+", key)]
+
+
+def identity(cfg: dict) -> tuple[dict, dict[str, str]]:
+    """What a campaign is, independent of where its folder lies.
+
+    Returns (the config with every file it names as the user wrote it -- paths
+    relative to the config file stay relative --, KEY PATH -> sha256 of that file's
+    contents). Moving the config together with its files keeps both; editing a
+    named file changes the second.
+    """
+    out = copy.deepcopy(cfg)
+    files = out.pop("files", None) or {}
+    for key, entry in files.items():
+        *parents, last = _key_parts(key)
+        node = out
+        for part in parents:
+            node = node[part]
+        node[last] = entry["path"]
+    return out, {key: entry["sha256"] for key, entry in files.items()}
+
+
 def config_hash(cfg: dict) -> str:
-    return hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:16]
+    """16 hex digits over :func:`identity`: equal for a moved campaign folder,
+    different for any changed setting or named file's contents."""
+    written, contents = identity(cfg)
+    text = json.dumps([written, contents], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def diff(old: dict, new: dict, path: str = "") -> list[str]:
-    """Key paths whose values differ between two resolved configs."""
+def diff(old: dict, new: dict) -> list[str]:
+    """Key paths that differ between two resolved configs (compared by
+    :func:`identity`); a named file whose contents changed is listed as
+    ``KEY (file contents)``, e.g. ``model.morphology (file contents)``."""
+    (old_cfg, old_files), (new_cfg, new_files) = identity(old), identity(new)
+    out = _diff(old_cfg, new_cfg, "")
+    out += [f"{key} (file contents)" for key in sorted(set(old_files) | set(new_files))
+            if old_files.get(key) != new_files.get(key) and key not in out]
+    return out
+
+
+def _diff(old: Any, new: Any, path: str) -> list[str]:
     if isinstance(old, dict) and isinstance(new, dict):
         out = []
         for key in sorted(set(old) | set(new)):
@@ -574,10 +671,11 @@ def diff(old: dict, new: dict, path: str = "") -> list[str]:
             if key not in old or key not in new:
                 out.append(sub)
             else:
-                out.extend(diff(old[key], new[key], sub))
+                out.extend(_diff(old[key], new[key], sub))
         return out
     if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
-        return [d for i, (a, b) in enumerate(zip(old, new)) for d in diff(a, b, f"{path}[{i}]")]
+        return [d for i, (a, b) in enumerate(zip(old, new))
+                for d in _diff(a, b, f"{path}[{i}]")]
     return [] if old == new else [path or "(root)"]
 
 

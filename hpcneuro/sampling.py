@@ -45,7 +45,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -313,18 +312,17 @@ def to_physical(u: np.ndarray, parameters: list[dict]) -> np.ndarray:
 
 # --- table files ------------------------------------------------------------------------
 
-_H5_SPEC = re.compile(r"^(?P<file>.+?\.(?:h5|hdf5|hdf|he5))(?P<rest>:.*)?$", re.IGNORECASE)
-
-
 def resolve_table_spec(spec: str, base_dir: str | os.PathLike) -> tuple[str, Path]:
     """(spec with an absolute file path, that file); relative paths are from base_dir."""
-    m = _H5_SPEC.match(spec)
-    file, rest = (m.group("file"), m.group("rest") or "") if m else (spec, "")
+    from hpcneuro.tables import split_h5_spec
+
+    h5 = split_h5_spec(spec)
+    file, dataset = h5 if h5 else (spec, None)
     path = Path(file).expanduser()
     if not path.is_absolute():
         path = Path(base_dir) / path
     path = path.resolve()
-    return f"{path}{rest}", path
+    return (f"{path}:{dataset}" if dataset else str(path)), path
 
 
 def read_parameter_table(spec: str, parameters: list[dict]) -> np.ndarray:

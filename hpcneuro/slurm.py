@@ -1,4 +1,4 @@
-"""Slurm batch jobs: render the job scripts of ``jobs/`` and submit a campaign.
+"""Slurm batch jobs: render the job scripts of ``hpcneuro/jobs/`` and submit a campaign.
 
 ``hpcneuro submit`` fills the templates' ``{{placeholders}}`` from the command line,
 then the cluster defaults file, then built-in defaults; writes the scripts to
@@ -12,21 +12,26 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
 import shutil
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import yaml
 
+from hpcneuro.analysis import AnalysisOptions
 from hpcneuro.errors import UserError
 
-JOBS_DIR = Path(os.environ.get("HPCNEURO_JOBS_DIR")
-                or Path(__file__).resolve().parent.parent / "jobs")
+#: the job templates shipped in the package (hpcneuro/jobs/; the repository's jobs/ links here)
+PACKAGE_JOBS_DIR = Path(__file__).resolve().parent / "jobs"
 TEMPLATES = ("simulate.sbatch", "analyze.sbatch", "campaign.sh")
+
+
+def jobs_dir() -> Path:
+    """Folder of the job templates: ``$HPCNEURO_JOBS_DIR`` or the package's own."""
+    return Path(os.environ.get("HPCNEURO_JOBS_DIR") or PACKAGE_JOBS_DIR)
 
 
 def defaults_file() -> Path:
@@ -121,22 +126,16 @@ def render(template: str, values: dict[str, str]) -> str:
     return re.sub(r"\{\{(\w+)\}\}", lambda m: str(values[m.group(1)]), template)
 
 
-def analyze_options(cfg: dict) -> str:
-    """``hpcneuro analyze`` options from the config's analysis section."""
-    a = cfg["analysis"]
-    words = ["--variables", a["variables"], "--min-order", str(a["min_order"]),
-             "--max-order", str(a["max_order"]), "--estimator", a["estimator"],
-             "--units", a["units"], "--top", str(a["top"])]
-    if a["bias_correct"]:
-        words.append("--bias-correct")
-    if not a["valid_only"]:
-        words.append("--all-models")
-    return " ".join(shlex.quote(w) for w in words)
-
-
 def render_jobs(cfg: dict, config_path: Path, rundir: Path, opts: SubmitOptions) -> dict:
-    """The three scripts, rendered: name -> text."""
+    """The three scripts, rendered: name -> text.
+
+    The analysis job runs the config's analysis on ``opts.analysis_cpus`` workers,
+    the cores it asks Slurm for (``--dask-scheduler slurm``: that many workers over
+    further Slurm jobs), with the Dask scheduler of ``opts.dask_scheduler``.
+    """
     rundir = rundir.resolve()
+    analysis = replace(AnalysisOptions.from_config(cfg["analysis"]),
+                       scheduler=opts.dask_scheduler, n_workers=int(opts.analysis_cpus))
     launcher = ("mpiexec -n \"$SLURM_NTASKS\"" if opts.launcher == "mpiexec"
                 else "srun --mpi=pmi2")
     values = {
@@ -158,10 +157,10 @@ def render_jobs(cfg: dict, config_path: Path, rundir: Path, opts: SubmitOptions)
         "jobdir": str(rundir / "jobs"),
         "logdir": str(rundir / "logs"),
         "launcher": launcher,
-        "analyze_options": analyze_options(cfg),
-        "dask_scheduler": opts.dask_scheduler,
+        "analyze_options": analysis.to_cli_args(),
     }
-    return {name: render((JOBS_DIR / name).read_text(), values) for name in TEMPLATES}
+    folder = jobs_dir()
+    return {name: render((folder / name).read_text(), values) for name in TEMPLATES}
 
 
 def require_slurm() -> None:

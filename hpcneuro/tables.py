@@ -30,7 +30,36 @@ MAX_IN_MEMORY = 1 << 30
 #: rows per chunk when streaming
 CHUNK_ROWS = 1 << 16
 
-_H5 = re.compile(r"^(?P<file>.+?\.(?:h5|hdf5|hdf|he5))(?::(?P<path>.*))?$", re.IGNORECASE)
+#: file extensions read as HDF5 (``FILE.EXT:/dataset``), case-insensitive
+H5_EXTENSIONS = ("h5", "hdf5", "hdf", "he5")
+_H5 = re.compile(rf"^(?P<file>.+?\.(?:{'|'.join(H5_EXTENSIONS)}))(?::(?P<path>.*))?$",
+                 re.IGNORECASE)
+
+
+def split_h5_spec(spec: str) -> tuple[str, str | None] | None:
+    """``FILE.h5:/path/to/dataset`` -> (FILE.h5, /path/to/dataset); FILE.h5 alone ->
+    (FILE.h5, None); any other spec (CSV, .npy, ...) -> None.
+
+    The one parser of HDF5 table specs (.h5, .hdf5, .hdf, .he5, any case): the table
+    reader, the sampler's table spec and the config hash all use it.
+    """
+    m = _H5.match(spec)
+    return (m.group("file"), m.group("path") or None) if m else None
+
+
+def table_file(spec: str) -> str:
+    """The file a table spec names (the part before ``:/dataset`` for HDF5)."""
+    h5 = split_h5_spec(spec)
+    return h5[0] if h5 else spec
+
+
+def require_file(spec: str) -> str:
+    """The file of a table spec; UserError naming it if it does not exist."""
+    file = table_file(spec)
+    if not os.path.isfile(file):
+        raise UserError(f"no such file: {file}" + (f" (from table spec {spec})"
+                                                     if file != spec else ""))
+    return file
 
 
 def _select(names: list[str], columns: Sequence[str] | None, spec: str) -> list[int]:
@@ -57,7 +86,10 @@ def _read_text(path: str, columns: Sequence[str] | None) -> tuple[np.ndarray, li
     ext = os.path.splitext(base)[1].lower()
     sep = "," if ext == ".csv" else ("\t" if ext in (".tsv", ".tab") else None)
     try:
-        df = pd.read_csv(path, sep=sep, engine="python" if sep is None else "c",
+        # round_trip: the C parser's default ("high") may miss a 17-digit value by an ulp
+        options = {"engine": "python"} if sep is None else {"engine": "c",
+                                                            "float_precision": "round_trip"}
+        df = pd.read_csv(path, sep=sep, **options,
                          compression="gzip" if path.lower().endswith(".gz") else None)
     except (OSError, ValueError, pd.errors.ParserError, gzip.BadGzipFile) as exc:
         raise UserError(f"cannot read table {path}: {exc}") from exc
@@ -98,8 +130,6 @@ def _read_h5(spec: str, file: str, path: str | None, columns: Sequence[str] | No
              max_in_memory: int) -> tuple[Any, list[str]]:
     import h5py
 
-    if not os.path.exists(file):
-        raise UserError(f"no such file: {file}")
     try:
         f = h5py.File(file, "r")
     except OSError as exc:
@@ -150,11 +180,10 @@ def read_table(spec: str, columns: list[str] | None = None,
     Returns (data, names): data float64 (T, N) -- a numpy array, or a lazy
     dask array for HDF5 selections above max_in_memory bytes.
     """
-    m = _H5.match(spec)
-    if m:
-        return _read_h5(spec, m.group("file"), m.group("path"), columns, max_in_memory)
-    if not os.path.exists(spec):
-        raise UserError(f"no such file: {spec}")
+    require_file(spec)
+    h5 = split_h5_spec(spec)
+    if h5:
+        return _read_h5(spec, h5[0], h5[1], columns, max_in_memory)
     low = spec.lower()
     if low.endswith(".npy"):
         try:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import copy
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
-
-import re
 
 import pytest
 import yaml
@@ -16,6 +16,49 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 SLURM_SCRIPT = ROOT / "scripts" / "local-slurm.sh"
+
+
+# --- the one skip policy: a missing MPI or Slurm skips locally, FAILS on CI ------------
+
+#: CI has every component (MPI, the local Slurm): nothing may skip there
+ON_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require(what: str, available: bool, how: str) -> None:
+    """Skip the running test if ``what`` is missing, unless on CI (CI=true): fail there."""
+    if available:
+        return
+    message = f"{what} is missing: {how}"
+    if ON_CI:
+        pytest.fail(f"{message} (CI=true: tests needing it must run, not skip)",
+                    pytrace=False)
+    pytest.skip(message)
+
+
+def require_mpi() -> None:
+    """The test runs ``mpiexec``."""
+    require("MPI (mpiexec)", shutil.which("mpiexec") is not None,
+            "scripts/install.sh installs one")
+
+
+def require_slurm() -> None:
+    """The test starts the local one-node Slurm (scripts/local-slurm.sh needs root)."""
+    require("the local Slurm", os.geteuid() == 0,
+            "scripts/local-slurm.sh starts munged and slurmd, which needs root")
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "requires_mpi: runs mpiexec (skip without it "
+                            "locally, fail on CI)")
+    config.addinivalue_line("markers", "requires_slurm: needs the local Slurm (skip "
+                            "without it locally, fail on CI)")
+
+
+def pytest_runtest_setup(item) -> None:
+    if item.get_closest_marker("requires_mpi"):
+        require_mpi()
+    if item.get_closest_marker("requires_slurm"):
+        require_slurm()
 
 
 # a user mechanism: a second leak conductance
@@ -79,8 +122,7 @@ def parse_exports(text):
 @pytest.fixture(scope="session")
 def slurm_env():
     """Environment for Slurm commands talking to the local cluster."""
-    if os.geteuid() != 0:
-        pytest.skip("the local Slurm needs root (it starts munged and slurmd)")
+    require_slurm()
     # First start may install packages (apt-get): allow several minutes.
     run_checked([str(SLURM_SCRIPT), "start"], timeout=900)
     exports = parse_exports(run_checked([str(SLURM_SCRIPT), "env"]).stdout)

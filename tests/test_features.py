@@ -62,3 +62,37 @@ def test_direct_path_keeps_settings_and_survives_bad_traces(traces):
     np.testing.assert_array_equal(values[[0, 2]], alone)
     assert not failed[0] and not failed[2]
     assert high[0, 0] == 0 < low[0, 0]
+
+
+def test_validity_rule_mean_std_and_ranges_known_answers():
+    """features.is_valid: mean +- n_std * std is the accepted band, edges included; low /
+    high ranges, one-sided ranges; NaN never passes; every rule must hold."""
+    names = ["s.mean_frequency", "s.voltage_base"]
+    # mean 10, std 2, n_std 1.5 -> [7, 13]; voltage_base in [-80, -60]
+    rules = [{"feature": "s.mean_frequency", "mean": 10.0, "std": 2.0, "n_std": 1.5,
+              "low": None, "high": None},
+             {"feature": "s.voltage_base", "mean": None, "std": None, "n_std": 3.0,
+              "low": -80.0, "high": -60.0}]
+    x = np.array([[10.0, -70.0],     # centre, inside: valid
+                  [7.0, -70.0],      # lower edge of the band: valid
+                  [13.0, -60.0],     # upper edges of both: valid
+                  [6.99, -70.0],     # just below the band: invalid
+                  [13.01, -70.0],    # just above: invalid
+                  [10.0, -80.5],     # below low: invalid
+                  [10.0, -59.0],     # above high: invalid
+                  [np.nan, -70.0],   # NaN feature: invalid
+                  [10.0, np.nan]])   # NaN in the other rule: invalid
+    expected = [True, True, True, False, False, False, False, False, False]
+    assert feat.is_valid(x, names, rules).tolist() == expected
+    # one-sided range: only low given
+    low_only = [{"feature": "s.mean_frequency", "mean": None, "std": None, "n_std": 3.0,
+                 "low": 5.0, "high": None}]
+    assert feat.is_valid(np.array([[4.9, 0.0], [5.0, 0.0], [1e9, 0.0], [np.nan, 0.0]]),
+                         names, low_only).tolist() == [False, True, True, False]
+    # the default n_std of 3: mean 0, std 1 -> [-3, 3]
+    band = [{"feature": "s.voltage_base", "mean": 0.0, "std": 1.0, "n_std": 3.0,
+             "low": None, "high": None}]
+    assert feat.is_valid(np.array([[0.0, -3.0], [0.0, 3.0], [0.0, 3.5]]), names,
+                         band).tolist() == [True, True, False]
+    # no rules: every model is valid, NaN or not
+    assert feat.is_valid(np.full((2, 2), np.nan), names, []).tolist() == [True, True]

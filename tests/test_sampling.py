@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -169,7 +168,7 @@ MPI_SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.skipif(shutil.which("mpiexec") is None, reason="mpiexec not installed")
+@pytest.mark.requires_mpi
 def test_two_mpi_ranks_sampling_halves_equal_a_serial_run(tmp_path, table_cfg):
     cfgs = all_configs(table_cfg)
     (tmp_path / "cfgs.json").write_text(json.dumps(cfgs))
