@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import shutil
 import subprocess
 import sys
@@ -33,8 +32,6 @@ Run 'hpcneuro COMMAND --help' for the options of each command.
 
 def _setup_logging(rank: int = 0, verbose: bool = False) -> None:
     """hpcneuro's own log lines on stderr (rank 0 only at INFO); libraries stay quiet."""
-    # Dask reads this when distributed is first imported, here and in worker processes
-    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(
         f"%(asctime)s [hpcneuro{'' if rank == 0 else f' rank {rank}'}] %(message)s",
