@@ -319,7 +319,7 @@ def _quiet_distributed() -> None:
     level = os.environ.setdefault(DASK_LOG_ENV, "warning")
     import distributed  # noqa: F401 - sets up its loggers on first import
 
-    logging.getLogger("distributed").setLevel(level.upper())
+    logging.getLogger("distributed").setLevel(int(level) if level.isdigit() else level.upper())
 
 
 @contextlib.contextmanager
