@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import shutil
 import subprocess
 import sys
@@ -33,8 +32,6 @@ Run 'hpcneuro COMMAND --help' for the options of each command.
 
 def _setup_logging(rank: int = 0, verbose: bool = False) -> None:
     """hpcneuro's own log lines on stderr (rank 0 only at INFO); libraries stay quiet."""
-    # Dask reads this when distributed is first imported, here and in worker processes
-    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(
         f"%(asctime)s [hpcneuro{'' if rank == 0 else f' rank {rank}'}] %(message)s",
@@ -403,7 +400,7 @@ def _add_submit(sub) -> None:
     p.add_argument("--analysis-cpus", type=int, help="cores of the analysis job (default 2)")
     p.add_argument("--dask-scheduler", choices=("local", "slurm"),
                    help="analysis workers inside its allocation (local, default) or as "
-                        "more Slurm jobs (slurm: dask-jobqueue, configs/slurm-dask.yaml)")
+                        "more Slurm jobs (slurm: dask-jobqueue; defaults in hpcneuro/oinfo/slurm-dask.yaml, also at configs/slurm-dask.yaml)")
     p.add_argument("--extra", action="append", metavar="OPTION",
                    help="another #SBATCH option for both jobs, e.g. --extra=--mem=8G "
                         "(repeatable)")
