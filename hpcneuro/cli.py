@@ -443,9 +443,27 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.func(args)
-    except (UserError, EnvironmentProblem) as exc:
+    except UserError as exc:
+        # every rank validates the same input: one message, from rank 0
+        if _launcher_rank() == 0:
+            print(f"hpcneuro {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_status
+    except EnvironmentProblem as exc:
         print(f"hpcneuro {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_status
     except KeyboardInterrupt:
         print(f"hpcneuro {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away ('hpcneuro status f.h5 | head -3'): not an error of ours
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _launcher_rank() -> int:
+    """This process's MPI rank as the launcher set it (0 outside MPI), without MPI."""
+    for var in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    return 0
