@@ -9,12 +9,13 @@ from __future__ import annotations
 import argparse
 import logging
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from hpcneuro.errors import EnvironmentProblem, UserError
+from hpcneuro.errors import EXIT_INTERRUPTED, EnvironmentProblem, UserError
 
 log = logging.getLogger("hpcneuro")
 
@@ -266,6 +267,39 @@ def _mpiexec() -> str:
     return found
 
 
+#: signals 'run' passes on to its simulation (SIGHUP: the terminal went away)
+FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGHUP)
+
+
+def run_forwarding_signals(cmd: list[str]) -> tuple[int, int | None]:
+    """Run ``cmd`` and pass SIGTERM/SIGUSR1/SIGHUP on to it, then wait until it exits.
+
+    The child (mpiexec, which forwards to every rank) finishes its block and exits 75,
+    so stopping 'run' never leaves a simulation writing behind it. Ctrl-C reaches the
+    child through the terminal's process group; this process just keeps waiting.
+    Returns (the child's exit status, the signal received or None).
+    """
+    child = subprocess.Popen(cmd)
+    received: list[int] = []
+
+    def forward(signum, frame):
+        received.append(signum)
+        child.send_signal(signal.SIGTERM if signum == signal.SIGHUP else signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in FORWARDED_SIGNALS}
+    try:
+        while True:
+            try:
+                returncode = child.wait()
+                break
+            except KeyboardInterrupt:
+                received.append(signal.SIGINT)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return returncode, (received[0] if received else None)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from hpcneuro import config as configuration
     from hpcneuro import report
@@ -284,11 +318,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.np > 1:
         cmd = [_mpiexec(), "-n", str(args.np)] + cmd
     log.info("simulating: %s", " ".join(cmd))
-    proc = subprocess.run(cmd)
-    if proc.returncode != 0:
+    returncode, stopped_by = run_forwarding_signals(cmd)
+    if stopped_by is not None:
+        log.info("stopped by signal %d: the simulation saved its blocks; rerun the same "
+                 "command to resume", stopped_by)
+        return EXIT_INTERRUPTED if returncode in (0, EXIT_INTERRUPTED) else returncode
+    if returncode != 0:
         log.error("simulation failed (exit status %d); rerun the same command to resume",
-                  proc.returncode)
-        return proc.returncode
+                  returncode)
+        return returncode
     print(format_status(read_summary(str(results))))
     analysis = AnalysisOptions.from_config(cfg["analysis"])
     result = run_analysis(str(results), str(oinfo_file), analysis.variables,
