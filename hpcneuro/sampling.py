@@ -483,9 +483,7 @@ def validate_sampling(sampling: dict, parameters: list[dict], base_dir) -> None:
         total = k ** P
         if total > MAX_SAMPLES:
             raise ConfigError("sampling.points_per_axis", f"{k} points on {P} parameters "
-                              f"make {k}**{P} = {total:.3g} models, more than one campaign "
-                              f"can hold ({MAX_SAMPLES:.3g}): use fewer points per axis, or "
-                              "method sobol/lhs")
+                              f"make {k}**{P} = {total} models: far too many")
         if n is not None and n != total:
             raise ConfigError("sampling.n_samples", f"must equal points_per_axis ** P = "
                               f"{k}**{P} = {total} for method grid (got {n}); leave it out "
@@ -501,8 +499,12 @@ def validate_sampling(sampling: dict, parameters: list[dict], base_dir) -> None:
         if not path.is_file():
             raise ConfigError("sampling.table", f"file not found: {path} (relative paths "
                               f"are read from the config's folder {Path(base_dir).resolve()})")
+        from hpcneuro.tables import EmptyTable
+
         try:
             rows = read_parameter_table(spec, parameters)
+        except EmptyTable:
+            rows = np.empty((0, len(parameters)))
         except UserError as exc:
             raise ConfigError("sampling.table", f"cannot use {spec}: {exc}") from None
         if rows.shape[0] == 0:

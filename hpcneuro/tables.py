@@ -64,6 +64,10 @@ def require_file(spec: str) -> str:
     return file
 
 
+class EmptyTable(UserError):
+    """A table with a header (or a shape) but no rows."""
+
+
 def _select(names: list[str], columns: Sequence[str] | None, spec: str) -> list[int]:
     """Indices of `columns` in `names` (all if None); unknown names are an error."""
     if columns is None:
@@ -99,8 +103,8 @@ def _read_text(path: str, columns: Sequence[str] | None) -> tuple[np.ndarray, li
     except (OSError, ValueError, EOFError, pd.errors.ParserError) as exc:
         raise UserError(f"cannot read table {path}: {exc}") from exc
     if df.shape[0] == 0:
-        raise UserError(f"{path} has a header but no data rows: give a table with one row "
-                        "per sample")
+        raise EmptyTable(f"{path} has no rows: give a table with one row per sample under "
+                         "its header")
     names = _header(path, sep, gz, df.shape[1])
     idx = _select(names, columns, path)
     out, kept = [], []
