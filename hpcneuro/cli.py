@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shutil
 import signal
 import subprocess
@@ -48,13 +49,14 @@ def _setup_logging(rank: int = 0, verbose: bool = False) -> None:
 def cmd_simulate(args: argparse.Namespace) -> int:
 
     from hpcneuro import config as configuration
-    from hpcneuro.campaign import EXIT_INTERRUPTED, mpi_world, simulate
+    from hpcneuro.campaign import mpi_world, simulate
 
     comm = mpi_world()
     _setup_logging(comm.rank, args.verbose)
     cfg = configuration.load(args.config)
     summary = simulate(cfg, str(args.output), resume=args.resume,
-                       retry_failed=args.retry_failed, overwrite=args.overwrite, comm=comm)
+                       retry_failed=args.retry_failed, overwrite=args.overwrite, comm=comm,
+                       inputs=[args.config])
     return EXIT_INTERRUPTED if summary["interrupted"] else 0
 
 
@@ -481,13 +483,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.func(args)
-    except UserError as exc:
-        # every rank validates the same input: one message, from rank 0
-        if _launcher_rank() == 0:
+    except (UserError, EnvironmentProblem) as exc:
+        # an error every rank raises alike (bad input: all ranks validate the same; or one
+        # the campaign shared with every rank) is printed once, by rank 0
+        collective = getattr(exc, "collective", isinstance(exc, UserError))
+        if not collective or _launcher_rank() == 0:
             print(f"hpcneuro {args.command}: error: {exc}", file=sys.stderr)
-        return exc.exit_status
-    except EnvironmentProblem as exc:
-        print(f"hpcneuro {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_status
     except KeyboardInterrupt:
         print(f"hpcneuro {args.command}: interrupted", file=sys.stderr)

@@ -691,6 +691,17 @@ def _diff(old: Any, new: Any, path: str) -> list[str]:
     return [] if old == new else [path or "(root)"]
 
 
+def input_files(cfg: dict) -> list[str]:
+    """The files a resolved campaign reads (morphology, parameter table): an output must
+    never be one of them."""
+    from hpcneuro.tables import table_file
+
+    out = [cfg["model"]["morphology"]] if cfg["model"]["morphology"] else []
+    if cfg["sampling"]["method"] == "table":
+        out.append(table_file(cfg["sampling"]["table"]))
+    return out
+
+
 def feature_names(cfg: dict) -> list[str]:
     return list(cfg["features"])
 
