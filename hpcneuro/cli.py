@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from hpcneuro.errors import EnvironmentProblem, UserError
+from hpcneuro.errors import EXIT_INTERRUPTED, EnvironmentProblem, UserError
 
 log = logging.getLogger("hpcneuro")
 
@@ -47,13 +49,14 @@ def _setup_logging(rank: int = 0, verbose: bool = False) -> None:
 def cmd_simulate(args: argparse.Namespace) -> int:
 
     from hpcneuro import config as configuration
-    from hpcneuro.campaign import EXIT_INTERRUPTED, mpi_world, simulate
+    from hpcneuro.campaign import mpi_world, simulate
 
     comm = mpi_world()
     _setup_logging(comm.rank, args.verbose)
     cfg = configuration.load(args.config)
     summary = simulate(cfg, str(args.output), resume=args.resume,
-                       retry_failed=args.retry_failed, overwrite=args.overwrite, comm=comm)
+                       retry_failed=args.retry_failed, overwrite=args.overwrite, comm=comm,
+                       inputs=[args.config])
     return EXIT_INTERRUPTED if summary["interrupted"] else 0
 
 
@@ -266,6 +269,39 @@ def _mpiexec() -> str:
     return found
 
 
+#: signals 'run' passes on to its simulation (SIGHUP: the terminal went away)
+FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGHUP)
+
+
+def run_forwarding_signals(cmd: list[str]) -> tuple[int, int | None]:
+    """Run ``cmd`` and pass SIGTERM/SIGUSR1/SIGHUP on to it, then wait until it exits.
+
+    The child (mpiexec, which forwards to every rank) finishes its block and exits 75,
+    so stopping 'run' never leaves a simulation writing behind it. Ctrl-C reaches the
+    child through the terminal's process group; this process just keeps waiting.
+    Returns (the child's exit status, the signal received or None).
+    """
+    child = subprocess.Popen(cmd)
+    received: list[int] = []
+
+    def forward(signum, frame):
+        received.append(signum)
+        child.send_signal(signal.SIGTERM if signum == signal.SIGHUP else signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in FORWARDED_SIGNALS}
+    try:
+        while True:
+            try:
+                returncode = child.wait()
+                break
+            except KeyboardInterrupt:
+                received.append(signal.SIGINT)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return returncode, (received[0] if received else None)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from hpcneuro import config as configuration
     from hpcneuro import report
@@ -284,11 +320,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.np > 1:
         cmd = [_mpiexec(), "-n", str(args.np)] + cmd
     log.info("simulating: %s", " ".join(cmd))
-    proc = subprocess.run(cmd)
-    if proc.returncode != 0:
+    returncode, stopped_by = run_forwarding_signals(cmd)
+    if stopped_by is not None:
+        log.info("stopped by signal %d: the simulation saved its blocks; rerun the same "
+                 "command to resume", stopped_by)
+        return EXIT_INTERRUPTED if returncode in (0, EXIT_INTERRUPTED) else returncode
+    if returncode != 0:
         log.error("simulation failed (exit status %d); rerun the same command to resume",
-                  proc.returncode)
-        return proc.returncode
+                  returncode)
+        return returncode
     print(format_status(read_summary(str(results))))
     analysis = AnalysisOptions.from_config(cfg["analysis"])
     result = run_analysis(str(results), str(oinfo_file), analysis.variables,
@@ -444,8 +484,25 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (UserError, EnvironmentProblem) as exc:
-        print(f"hpcneuro {args.command}: error: {exc}", file=sys.stderr)
+        # an error every rank raises alike (bad input: all ranks validate the same; or one
+        # the campaign shared with every rank) is printed once, by rank 0
+        collective = getattr(exc, "collective", isinstance(exc, UserError))
+        if not collective or _launcher_rank() == 0:
+            print(f"hpcneuro {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_status
     except KeyboardInterrupt:
         print(f"hpcneuro {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away ('hpcneuro status f.h5 | head -3'): not an error of ours
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _launcher_rank() -> int:
+    """This process's MPI rank as the launcher set it (0 outside MPI), without MPI."""
+    for var in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    return 0
