@@ -514,8 +514,8 @@ def _add_genes(sub) -> None:
     p.add_argument("--no-subset", action="store_true", help="skip the gene subset analysis")
     p.add_argument("--subset-max-k", type=int, default=10, metavar="K",
                    help="forward selection up to K genes (10)")
-    p.add_argument("--subset-random", type=int, default=30, metavar="R",
-                   help="random gene subsets per k for the comparison (30)")
+    p.add_argument("--subset-random", type=int, default=20, metavar="R",
+                   help="random gene subsets per k for the comparison (20)")
     p.add_argument("--cv", type=int, default=5, metavar="F",
                    help="cross-validation folds (stratified) of the gene subset (5)")
     p.add_argument("--report", metavar="DIR", help="also write figures and DIR/index.html")

@@ -37,7 +37,7 @@ class GenesOptions:
     shuffles: int = 100
     subset: bool = True
     subset_max_k: int = 10
-    subset_random: int = 30
+    subset_random: int = 20
     cv: int = 5
     report: str | None = None
     overwrite: bool = False

@@ -103,7 +103,7 @@ def variance_explained(x: np.ndarray, cols: list[int]) -> float:
 
 
 def select_subset(x: np.ndarray, labels, genes: list[str], max_k: int = 10,
-                  n_random: int = 30, cv: int = 5, seed: int = 0) -> SubsetResult:
+                  n_random: int = 20, cv: int = 5, seed: int = 0) -> SubsetResult:
     """Forward selection and the comparison curves; x (cells, genes) normalised."""
     from sklearn.model_selection import StratifiedKFold
 
