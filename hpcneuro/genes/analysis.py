@@ -192,7 +192,7 @@ def group_oinfo(x: np.ndarray, genes: Sequence[str], name: str, *, ties: str = "
     for k, r in res.orders.items():
         lo, hi = _percentiles(boot[k], ci)
         if bootstrap:
-            r.mean_ci = (lo, hi)  # also in the group's OINFO summary
+            r.stats.mean_ci = (lo, hi)  # also in the group's OINFO summary
         nlo, nhi = _percentiles(null[k], ci)
         stats[k] = OrderStats(order=k, n_multiplets=int(r.n_multiplets), mean=float(r.mean),
                               ci_low=lo, ci_high=hi,

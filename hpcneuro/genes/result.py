@@ -15,8 +15,9 @@ Layout (``/`` root attribute ``kind = "hpcneuro genes"``, ``format_version = 1``
 - ``expression``: float32 (cells, channels) normalised expression of ``channels/symbol``.
 - ``oinfo/NAME/``: one group per analysed set of cells (``all cells`` first, then each
   group; ``/`` in a name is written ``%2F``) with exactly the OINFO.h5 layout (variables,
-  summary with mean_ci_low/high when bootstrapped, order_K/...), attributes ``label``,
-  ``n_cells``, ``left_out``. :func:`extract_oinfo` writes one as a standalone OINFO.h5.
+  summary with mean_ci_low/high when bootstrapped, order_K/...; written and read by
+  ``OInfoResult.write_group``/``read_group``), attributes ``label``, ``n_cells``,
+  ``left_out``. :func:`extract_oinfo` writes one as a standalone OINFO.h5.
 - ``stats/``: one row per (group, order): ``group``, ``n_cells``, ``order``,
   ``n_multiplets``, ``mean``, ``ci_low``, ``ci_high``, ``frac_redundant``, ``null_mean``,
   ``null_low``, ``null_high``, ``null_frac_redundant``.
@@ -29,7 +30,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ STAT_FIELDS = ("n_cells", "order", "n_multiplets", "mean", "ci_low", "ci_high",
                "frac_redundant", "null_mean", "null_low", "null_high", "null_frac_redundant")
 SUBSET_ARRAYS = ("forward_mean", "forward_std", "random", "topvar", "r2", "random_r2")
 SUBSET_STRINGS = ("selected", "topvar_genes", "classes", "genes")
+GROUP_ATTRS = ("label", "n_cells", "left_out")
 SUBSET_ATTRS = ("all_mean", "all_std", "chance", "k90", "cv", "n_cells")
 
 
@@ -63,27 +64,9 @@ def _strings(ds) -> list[str]:
 
 
 def write_oinfo_group(result: Any, group) -> None:
-    """Write an OInfoResult into an open h5py group in the OINFO.h5 layout.
-
-    Uses the result's own ``write_group`` when it has one; otherwise writes the result
-    with its ``write(path)`` to a temporary file and copies it in, so the group holds
-    exactly what that writer writes (attributes and datasets)."""
-    if hasattr(result, "write_group"):
-        result.write_group(group)
-        return
-    import h5py
-
-    fd, tmp = tempfile.mkstemp(suffix=".h5", dir=os.environ.get("TMPDIR"))
-    os.close(fd)
-    try:
-        result.write(tmp)
-        with h5py.File(tmp, "r") as src:
-            for k, v in src.attrs.items():
-                group.attrs[k] = v
-            for key in src:
-                src.copy(src[key], group, name=key)
-    finally:
-        os.unlink(tmp)
+    """Write an OInfoResult into an open h5py group in the OINFO.h5 layout (the
+    result class's own writer, so the group is exactly what an OINFO.h5 holds)."""
+    result.write_group(group)
 
 
 def is_genes_file(path: str | os.PathLike) -> bool:
@@ -101,20 +84,18 @@ def extract_oinfo(path: str | os.PathLike, group: str, out: str | os.PathLike) -
     import h5py
 
     from hpcneuro.errors import UserError
+    from hpcneuro.oinfo.result import OInfoResult
     from hpcneuro.outputs import atomic_path
 
     with h5py.File(path, "r") as f:
-        names = {label_of(k): k for k in f["oinfo"]}
+        names = {str(g.attrs.get("label", label_of(k))): k for k, g in f["oinfo"].items()}
         if group not in names:
             raise UserError(f"{path} has no group {group!r}; groups: {', '.join(names)}")
-        with atomic_path(out) as tmp:
-            with h5py.File(tmp, "w") as g:
-                src = f["oinfo"][names[group]]
-                for k, v in src.attrs.items():
-                    if k not in ("label", "n_cells", "left_out"):
-                        g.attrs[k] = v
-                for key in src:
-                    f.copy(src[key], g, name=key)
+        res = OInfoResult.read_group(f["oinfo"][names[group]])
+    for k in GROUP_ATTRS:
+        res.attrs.pop(k, None)
+    with atomic_path(out) as tmp:
+        res.write(tmp)
     return Path(out)
 
 
@@ -130,7 +111,7 @@ class GenesResult:
     groups: list[Any] = field(default_factory=list)   # analysis.GroupResult (write side)
     stats: dict[str, np.ndarray] = field(default_factory=dict)
     subset: Any = None                     # subset.SubsetResult or dict (read side)
-    oinfo: dict[str, dict] = field(default_factory=dict)  # read side: group -> summary dict
+    oinfo: dict[str, Any] = field(default_factory=dict)  # read side: group -> OInfoResult
 
     # ------------------------------------------------------------------ write
     def stats_table(self) -> dict[str, np.ndarray]:
@@ -178,7 +159,7 @@ class GenesResult:
         for g in self.groups:
             h = og.create_group(h5name(g.name))
             write_oinfo_group(g.oinfo, h)
-            h.attrs["label"] = g.name
+            h.attrs["label"] = g.name  # GROUP_ATTRS
             h.attrs["n_cells"] = g.n_cells
             h.attrs["left_out"] = ",".join(g.left_out)
         st = f.create_group("stats")
@@ -201,10 +182,11 @@ class GenesResult:
     # ------------------------------------------------------------------ read
     @classmethod
     def read(cls, path: str | os.PathLike) -> "GenesResult":
-        """Read GENES.h5 back (O-information groups as OINFO-style summary dicts)."""
+        """Read GENES.h5 back (each group's O-information as an OInfoResult)."""
         import h5py
 
         from hpcneuro.errors import UserError
+        from hpcneuro.oinfo.result import OInfoResult
 
         try:
             f = h5py.File(path, "r")
@@ -233,7 +215,10 @@ class GenesResult:
                             if h5py.check_string_dtype(ds.dtype) else ds[()])
             oinfo = {}
             for key, g in f["oinfo"].items():
-                oinfo[str(g.attrs.get("label", label_of(key)))] = read_oinfo_group(g)
+                oinfo[str(g.attrs.get("label", label_of(key)))] = OInfoResult.read_group(g)
+            order = list(dict.fromkeys(str(g) for g in stats.get("group", [])))
+            oinfo = {g: oinfo[g] for g in order if g in oinfo} | {
+                g: v for g, v in oinfo.items() if g not in order}  # analysis order
             subset = None
             if "subset" in f:
                 sg = f["subset"]
@@ -258,18 +243,3 @@ class GenesResult:
             have = sorted(set(self.cell_groups))
             raise UserError(f"no group {group!r} in this GENES.h5; groups: {', '.join(have)}")
         return np.asarray(self.expression[mask], dtype=np.float64), syms
-
-
-def read_oinfo_group(g) -> dict:
-    """An OINFO-layout h5py group -> dict (variables, summary rows, attrs, orders)."""
-    out: dict = {"orders": {}}
-    out["variables"] = _strings(g["variables"])
-    rows = g["summary"][()]
-    out["summary"] = [{k: rows[k][i].item() for k in rows.dtype.names}
-                      for i in range(rows.shape[0])]
-    out["attrs"] = {k: (v.item() if hasattr(v, "item") else v) for k, v in g.attrs.items()}
-    for key in g:
-        if key.startswith("order_"):
-            out["orders"][int(key.split("_")[1])] = (g[key]["multiplets"][()],
-                                                     g[key]["oinfo"][()])
-    return out
