@@ -7,7 +7,9 @@ For each set of cells (all cells pooled, then each group of ``--group-by``):
 * the **bootstrap interval** of each order's mean O resamples cells with replacement
   (B times) and re-runs the engine on the resampled copula scores (as the engine's own
   ``bootstrap`` does); a resample in which a gene is constant (all its detected cells
-  missed) has no defined correlation and is redrawn; the number redrawn is stored;
+  missed) has no defined correlation and is redrawn; the number redrawn is stored. It is
+  a percentile interval: with few cells the plug-in estimator's small-sample bias also
+  shifts the bootstrap distribution, so the estimate can sit near or outside an end;
 * the **shuffled-genes null** permutes every gene's values independently across cells
   (S times): the marginals, zeros and ties included, stay; every dependence between
   genes goes. Its per-order means give the null's centre and 95% range.

@@ -109,10 +109,11 @@ def plot_oinfo(res, path: Path) -> None:
         ax.fill_between(k, st["null_low"][m], st["null_high"][m], color="0.8",
                         label="shuffled genes (95%)")
         ax.plot(k, st["null_mean"][m], color="0.5", lw=1)
-        yerr = np.vstack([st["mean"][m] - st["ci_low"][m], st["ci_high"][m] - st["mean"][m]])
-        ok = np.all(np.isfinite(yerr))
-        ax.errorbar(k, st["mean"][m], yerr=yerr if ok else None, fmt="o-", color="tab:blue",
-                    capsize=3, label="mean O (95% bootstrap)")
+        # percentile intervals need not contain the estimate (small-sample bias shifts
+        # the bootstrap distribution), so they are drawn as lines, not as error bars
+        ax.plot(k, st["mean"][m], "o-", color="tab:blue", label="mean O (95% bootstrap)")
+        ok = np.isfinite(st["ci_low"][m]) & np.isfinite(st["ci_high"][m])
+        ax.vlines(k[ok], st["ci_low"][m][ok], st["ci_high"][m][ok], color="tab:blue", lw=2)
         ax.axhline(0, color="k", lw=0.7)
         ax.set_xticks(k)
         ax.set_xlabel("order")
