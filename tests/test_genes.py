@@ -547,3 +547,22 @@ def test_patchseq_pooled_cells_redundant_sst_indistinguishable_from_zero(tmp_pat
     s = res.subset
     assert s["forward_mean"][-1] > 2.5 * s["chance"]
     assert s["all_mean"] > 0.75
+
+
+def test_target_gene_is_kept_even_when_not_among_the_most_variable(tmp_path, capsys):
+    from hpcneuro.genes.result import GenesResult
+
+    df, labels = synthetic_counts(80)
+    df["Kcnma1"] = 3 + (np.arange(80) % 3)  # detected everywhere, least variable
+    counts, meta = write_pair(tmp_path, df, labels)
+    assert _run(tmp_path, counts, meta, "--target", "Kcnma1", "--no-subset",
+                "--top-variable", "5") == 0
+    res = GenesResult.read(tmp_path / "genes.h5")
+    assert "Kcnma1" in res.genes and len(res.genes) == 5
+    o = res.oinfo["all cells"]
+    assert o.attrs["target"] == "Kcnma1"
+    kma = o.variables.index("Kcnma1")
+    assert all(kma in row for row in o.orders[3].multiplets)
+    assert main(["genes", str(counts), "-o", str(tmp_path / "x.h5"), "--metadata", str(meta),
+                 "--target", "Actb"]) == 2
+    assert_one_line_error(capsys.readouterr().err, "--target 'Actb' is not among the kept")

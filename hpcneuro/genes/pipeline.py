@@ -122,6 +122,15 @@ def prepare(opt: GenesOptions):
         sel = sorted(order[:opt.top_variable])
     else:
         sel = list(range(len(chan_genes)))
+    target = opt.oinfo.get("target")
+    if target is not None:
+        if target not in chan_genes:
+            raise UserError(f"--target {target!r} is not among the kept genes (it must be "
+                            f"in --genes and detected in >= {opt.min_detection:g} of cells)")
+        t = chan_genes.index(target)
+        if t not in sel:  # the target replaces the least variable of the selection
+            sel = sorted(sorted(sel, key=lambda j: (-var[j], chan_genes[j]))[:-1] + [t])
+            notes.append(f"--target {target} added to the {len(sel) - 1} most variable genes")
     ann = ch.annotate(chan_genes)
     channels = {"symbol": np.array(chan_genes, dtype=object)}
     for f in ("family", "subfamily", "role", "mechanism"):
