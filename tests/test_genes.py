@@ -566,3 +566,33 @@ def test_target_gene_is_kept_even_when_not_among_the_most_variable(tmp_path, cap
     assert main(["genes", str(counts), "-o", str(tmp_path / "x.h5"), "--metadata", str(meta),
                  "--target", "Actb"]) == 2
     assert_one_line_error(capsys.readouterr().err, "--target 'Actb' is not among the kept")
+
+
+def test_oinfo_result_write_group_and_read_group_hold_several_results_in_one_file(tmp_path):
+    """OInfoResult.write_group/read_group: the OINFO.h5 layout inside any h5py group, the
+    same as write/read of a whole file (which now go through them)."""
+    from hpcneuro.oinfo import compute_oinfo
+    from hpcneuro.oinfo.result import OInfoResult
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 5))
+    x[:, 1] += x[:, 0]
+    a = compute_oinfo(x, list("abcde"), bootstrap=5, gradient=True)
+    b = compute_oinfo(x[:, :4] ** 3, list("wxyz"), max_order=4, bias_correct=True)
+    path = tmp_path / "two.h5"
+    with h5py.File(path, "w") as f:
+        a.write_group(f.create_group("first"))
+        b.write_group(f.create_group("second/nested"))
+    a.write(tmp_path / "a.h5")
+    with h5py.File(path, "r") as f:
+        ra = OInfoResult.read_group(f["first"])
+        rb = OInfoResult.read_group(f["second/nested"])
+    whole = OInfoResult.read(tmp_path / "a.h5")
+    for got in (ra, whole):
+        assert got.variables == a.variables and sorted(got.orders) == [3, 4, 5]
+        for k, r in a.orders.items():
+            np.testing.assert_array_equal(got.orders[k].oinfo, r.oinfo)
+            np.testing.assert_array_equal(got.orders[k].gradient, r.gradient)
+            assert got.orders[k].mean_ci == pytest.approx(r.mean_ci)
+    assert rb.variables == list("wxyz") and rb.attrs["bias_correct"]
+    np.testing.assert_array_equal(rb.orders[4].multiplets, b.orders[4].multiplets)
