@@ -430,7 +430,7 @@ def cmd_genes(args: argparse.Namespace) -> int:
 
     _setup_logging()
     kw = _oinfo_kwargs(args)
-    kw.pop("nan_policy")
+    kw.pop("nan_policy", None)
     if args.drop_nan:
         raise UserError("--drop-nan does not apply to gene expression: counts must be finite")
     opt = GenesOptions(
@@ -449,8 +449,6 @@ def cmd_genes(args: argparse.Namespace) -> int:
         overwrite=args.overwrite, seed=args.seed, oinfo=kw,
         command=" ".join(sys.argv))
     res = run_genes(opt)
-    from hpcneuro.genes.analysis import POOLED  # noqa: F401  (documented group name)
-
     for n in res.notes:
         print(f"note: {n}")
     print(summary_text(res))

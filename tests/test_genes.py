@@ -7,10 +7,8 @@ Synthetic data with known answers, and the real M1 patch-seq tables read in plac
 
 from __future__ import annotations
 
-import gzip
 import subprocess
 import sys
-from pathlib import Path
 
 import h5py
 import numpy as np
