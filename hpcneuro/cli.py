@@ -449,14 +449,124 @@ def _add_submit(sub) -> None:
     p.set_defaults(func=cmd_submit)
 
 
+GENES_EXAMPLE = """\
+example (the patch-seq data of Scala et al. 2021, mouse M1):
+  D=../shared/data/patchseq_m1_phys_temp
+  hpcneuro genes $D/m1_patchseq_phys_temp_exon_counts.csv.gz -o genes.h5 \\
+      --metadata $D/m1_patchseq_phys_temp_meta_data.csv --cell-id Cell \\
+      --group-by "RNA family" --exclude-label "low quality" --report genes-report
+
+  reads genes x cells counts (orientation detected from the metadata ids and logged),
+  drops the 8 low-quality cells, CPM + log1p, keeps the curated pore-forming channel
+  genes detected in >= 10% of cells, analyses the 20 most variable (orders 3..5): pooled
+  and per RNA family (groups under --min-group-size skipped with a note), each with a
+  bootstrap interval of the per-order mean O and the shuffled-genes null; then the small
+  gene subset separating the families. Prints the tables; GENES.h5 holds everything.
+"""
+
+
+def cmd_genes(args: argparse.Namespace) -> int:
+    from hpcneuro.genes.pipeline import GenesOptions, run_genes, summary_text
+
+    _setup_logging()
+    kw = _oinfo_kwargs(args)
+    kw.pop("nan_policy", None)
+    if args.drop_nan:
+        raise UserError("--drop-nan does not apply to gene expression: counts must be finite")
+    opt = GenesOptions(
+        counts=args.counts, output=args.output, metadata=args.metadata, cell_id=args.cell_id,
+        group_by=args.group_by,
+        groups=[g.strip() for g in args.groups.split(",")] if args.groups else None,
+        exclude_labels=args.exclude_label or (), genes=args.genes,
+        include_auxiliary=args.include_auxiliary,
+        orientation={"auto": "auto", "rows": "genes-rows",
+                     "columns": "genes-columns"}[args.genes_as],
+        layer=args.layer, min_detection=args.min_detection, min_genes=args.min_genes,
+        top_variable=args.top_variable or None, normalize=args.normalize,
+        min_group_size=args.min_group_size, ties=args.ties, bootstrap=kw.pop("bootstrap"),
+        shuffles=args.shuffles, subset=not args.no_subset, subset_max_k=args.subset_max_k,
+        subset_random=args.subset_random, cv=args.cv, report=args.report,
+        overwrite=args.overwrite, seed=args.seed, oinfo=kw,
+        command=" ".join(sys.argv))
+    res = run_genes(opt)
+    for n in res.notes:
+        print(f"note: {n}")
+    print(summary_text(res))
+    if res.subset is not None:
+        print(res.subset.table())
+    print(f"wrote {args.output}" + (f" and {args.report}/index.html" if args.report else ""))
+    return 0
+
+
 def _add_genes(sub) -> None:
-    p = sub.add_parser("genes", help="O-information of ion-channel gene expression (not yet "
-                                     "implemented)",
-                       description="Gene-expression analysis of single-cell data. Not "
-                                   "implemented yet; meanwhile 'hpcneuro oinfo' runs on any "
-                                   "expression table.")
-    p.set_defaults(func=_not_yet("the gene-expression analysis is not built yet; "
-                                 "'hpcneuro oinfo TABLE' works on expression tables"))
+    p = sub.add_parser(
+        "genes", help="O-information of ion-channel gene expression, per cell type, and the "
+                      "small gene subset",
+        description="Gene-expression analysis of single-cell data (e.g. patch-seq): "
+                    "O-information of ion-channel genes pooled and per group, with "
+                    "bootstrap intervals and a shuffled-genes null, and the small gene "
+                    "subset that separates the groups. COUNTS is a count table (CSV/TSV, "
+                    "optionally .gz; genes as rows or columns) with --metadata, or an "
+                    "AnnData .h5ad file (labels from obs). Writes GENES.h5.",
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=GENES_EXAMPLE)
+    p.add_argument("counts", metavar="COUNTS", help="count table (CSV/TSV[.gz]) or .h5ad")
+    p.add_argument("--metadata", metavar="META",
+                   help="cell metadata table (any delimiter, sniffed), one row per cell")
+    p.add_argument("--cell-id", metavar="COLUMN",
+                   help="metadata column holding the cell ids (default: the column "
+                        "matching the most count ids)")
+    p.add_argument("--genes-as", choices=("auto", "rows", "columns"), default="auto",
+                   help="genes are the rows or the columns of COUNTS (auto: detected from "
+                        "the metadata ids or the channel symbols, and logged)")
+    p.add_argument("--layer", help=".h5ad: use this layer instead of X")
+    p.add_argument("--group-by", metavar="COLUMN",
+                   help='metadata column of the groups, e.g. "RNA family"')
+    p.add_argument("--groups", metavar="A,B,..",
+                   help="analyse only these groups (default: every group large enough)")
+    p.add_argument("--exclude-label", action="append", metavar="LABEL",
+                   help='drop cells with this --group-by label, e.g. "low quality" '
+                        "(repeatable)")
+    p.add_argument("--min-genes", type=int, default=0, metavar="N",
+                   help="drop cells with fewer than N detected genes (default 0)")
+    p.add_argument("--genes", default="ion-channels", metavar="ion-channels|FILE|A,B,..",
+                   help="the curated ion-channel list (default), a file of symbols, or a "
+                        "comma-separated list")
+    p.add_argument("--include-auxiliary", action="store_true",
+                   help="add the auxiliary channel subunits (Nav/Kv/BK beta, KCNE, Cav "
+                        "alpha2delta/beta/gamma) to the curated list")
+    p.add_argument("--min-detection", type=float, default=0.1, metavar="F",
+                   help="keep genes detected in at least this fraction of cells (0.1)")
+    p.add_argument("--top-variable", type=int, default=20, metavar="K",
+                   help="analyse the K most variable of the kept genes (20; 0: all)")
+    p.add_argument("--normalize", choices=("cpm-log1p", "none"), default="cpm-log1p",
+                   help="cpm-log1p (counts per million of each cell, then log1p), or none "
+                        "for already-normalised data")
+    p.add_argument("--ties", choices=("average", "random"), default="average",
+                   help="copula ranks of tied values (zeros): average ranks (default) or "
+                        "broken at random")
+    p.add_argument("--min-group-size", type=int, default=20, metavar="N",
+                   help="groups with fewer cells are skipped with a note (20; groups need "
+                        "more cells than genes anyway)")
+    p.add_argument("--shuffles", type=int, default=100, metavar="S",
+                   help="shuffled-genes null: S independent shuffles of every gene (100)")
+    p.add_argument("--no-subset", action="store_true", help="skip the gene subset analysis")
+    p.add_argument("--subset-max-k", type=int, default=10, metavar="K",
+                   help="forward selection up to K genes (10)")
+    p.add_argument("--subset-random", type=int, default=20, metavar="R",
+                   help="random gene subsets per k for the comparison (20)")
+    p.add_argument("--cv", type=int, default=5, metavar="F",
+                   help="cross-validation folds (stratified) of the gene subset (5)")
+    p.add_argument("--report", metavar="DIR", help="also write figures and DIR/index.html")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing -o file that is not a GENES.h5")
+    _add_oinfo_options(p)
+    p.set_defaults(func=cmd_genes, bootstrap=100, scheduler="none")
+    p._option_string_actions["-o"].help = "GENES.h5 to write"
+    p._option_string_actions["--bootstrap"].help = (
+        "cell resamples for the interval of each order's mean O (default 100)")
+    p._option_string_actions["--scheduler"].help = (
+        "none (in-process threads, default: these problems are small), local, slurm or "
+        "tcp://HOST:PORT, as for hpcneuro oinfo")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -144,34 +144,41 @@ class OInfoResult:
         import h5py
 
         with h5py.File(path, "w") as f:
-            f.create_dataset("variables", data=np.array(self.variables, dtype=object),
-                             dtype=h5py.string_dtype())
-            for k, v in self.attrs.items():
-                if v is None:
-                    continue
-                f.attrs[k] = v
-            f.attrs["store_all_max"] = self.attrs.get("store_all_max", STORE_ALL_MAX)
-            f.attrs[DROPPED_ATTR] = ",".join(self.dropped)
-            rows = self.summary_rows()
-            fields = list(SUMMARY_FIELDS) + (list(SUMMARY_CI_FIELDS)
-                                             if rows and "mean_ci_low" in rows[0] else [])
-            summ = np.zeros(len(rows), dtype=fields)
-            for i, row in enumerate(rows):
-                for name, _ in fields:
-                    summ[i][name] = row[name]
-            f.create_dataset("summary", data=summ)
-            for k in sorted(self.orders):
-                r = self.orders[k]
-                g = f.create_group(f"order_{k}")
-                g.attrs["complete"] = r.complete
-                g.attrs["selection"] = "all" if r.complete else "top"
-                g.create_dataset("multiplets", data=r.multiplets.astype(np.int32).reshape(-1, k))
-                for name in ORDER_ARRAYS:
-                    g.create_dataset(name, data=getattr(r, name))
-                for name in ROW_STATS:
-                    val = getattr(r.stats, name)
-                    if val is not None:
-                        g.create_dataset(name, data=val)
+            self.write_group(f)
+
+    def write_group(self, f: Any) -> None:
+        """Write the OINFO.h5 layout into an open h5py file or group ``f`` (so a file
+        can hold several results, e.g. one per cell group in GENES.h5)."""
+        import h5py
+
+        f.create_dataset("variables", data=np.array(self.variables, dtype=object),
+                         dtype=h5py.string_dtype())
+        for k, v in self.attrs.items():
+            if v is None:
+                continue
+            f.attrs[k] = v
+        f.attrs["store_all_max"] = self.attrs.get("store_all_max", STORE_ALL_MAX)
+        f.attrs[DROPPED_ATTR] = ",".join(self.dropped)
+        rows = self.summary_rows()
+        fields = list(SUMMARY_FIELDS) + (list(SUMMARY_CI_FIELDS)
+                                         if rows and "mean_ci_low" in rows[0] else [])
+        summ = np.zeros(len(rows), dtype=fields)
+        for i, row in enumerate(rows):
+            for name, _ in fields:
+                summ[i][name] = row[name]
+        f.create_dataset("summary", data=summ)
+        for k in sorted(self.orders):
+            r = self.orders[k]
+            g = f.create_group(f"order_{k}")
+            g.attrs["complete"] = r.complete
+            g.attrs["selection"] = "all" if r.complete else "top"
+            g.create_dataset("multiplets", data=r.multiplets.astype(np.int32).reshape(-1, k))
+            for name in ORDER_ARRAYS:
+                g.create_dataset(name, data=getattr(r, name))
+            for name in ROW_STATS:
+                val = getattr(r.stats, name)
+                if val is not None:
+                    g.create_dataset(name, data=val)
 
     @classmethod
     def read(cls, path: str | Path) -> "OInfoResult":
@@ -186,29 +193,34 @@ class OInfoResult:
             if "variables" not in f or "summary" not in f:
                 raise UserError(f"{path}: not an OINFO.h5 file (no variables/summary); "
                                 "write one with 'hpcneuro oinfo' or 'hpcneuro analyze'")
-            variables = [v.decode() if isinstance(v, bytes) else str(v)
-                         for v in f["variables"][()]]
-            attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()}
-            dropped_text = str(attrs.pop(DROPPED_ATTR, ""))
-            for name in OPTIONAL_ATTRS:
-                attrs.setdefault(name, None)
-            summary = f["summary"][()]
-            names = summary.dtype.names
-            orders: dict[int, OrderResult] = {}
-            for row in summary:
-                k = int(row["order"])
-                g = f[f"order_{k}"]
-                stats = OrderStats(**{name: g[name][()] for name in ROW_STATS if name in g})
-                if "mean_ci_low" in names and not np.isnan(row["mean_ci_low"]):
-                    stats.mean_ci = (float(row["mean_ci_low"]), float(row["mean_ci_high"]))
-                arrays = {name: g[name][()] for name in ORDER_ARRAYS}
-                orders[k] = OrderResult(
-                    order=k, n_multiplets=int(row["n_multiplets"]),
-                    n_synergistic=int(row["n_synergistic"]),
-                    n_redundant=int(row["n_redundant"]), mean=float(row["mean"]),
-                    std=float(row["std"]), min=float(row["min"]), max=float(row["max"]),
-                    multiplets=g["multiplets"][()].astype(np.int64).reshape(-1, k),
-                    complete=bool(g.attrs["complete"]), stats=stats, **arrays)
+            return cls.read_group(f)
+
+    @classmethod
+    def read_group(cls, f: Any) -> "OInfoResult":
+        """Read the OINFO.h5 layout from an open h5py file or group (see write_group)."""
+        variables = [v.decode() if isinstance(v, bytes) else str(v)
+                     for v in f["variables"][()]]
+        attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()}
+        dropped_text = str(attrs.pop(DROPPED_ATTR, ""))
+        for name in OPTIONAL_ATTRS:
+            attrs.setdefault(name, None)
+        summary = f["summary"][()]
+        names = summary.dtype.names
+        orders: dict[int, OrderResult] = {}
+        for row in summary:
+            k = int(row["order"])
+            g = f[f"order_{k}"]
+            stats = OrderStats(**{name: g[name][()] for name in ROW_STATS if name in g})
+            if "mean_ci_low" in names and not np.isnan(row["mean_ci_low"]):
+                stats.mean_ci = (float(row["mean_ci_low"]), float(row["mean_ci_high"]))
+            arrays = {name: g[name][()] for name in ORDER_ARRAYS}
+            orders[k] = OrderResult(
+                order=k, n_multiplets=int(row["n_multiplets"]),
+                n_synergistic=int(row["n_synergistic"]),
+                n_redundant=int(row["n_redundant"]), mean=float(row["mean"]),
+                std=float(row["std"]), min=float(row["min"]), max=float(row["max"]),
+                multiplets=g["multiplets"][()].astype(np.int64).reshape(-1, k),
+                complete=bool(g.attrs["complete"]), stats=stats, **arrays)
         dropped = dropped_text.split(",") if dropped_text else []
         return cls(variables=variables, orders=orders, attrs=attrs, dropped=dropped)
 
