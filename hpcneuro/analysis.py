@@ -30,6 +30,7 @@ scheduler      local       none, local (Dask LocalCluster), slurm, or tcp://HOST
 n_workers      None        single-threaded workers (None: the machine's cores, or one
                            Slurm job's worth with scheduler slurm)
 seed           0           seed of bootstrap resampling and permutations
+max_multiplets None        refuse larger exhaustive jobs (None: MAX_MULTIPLETS, 1e11)
 =============  ==========  ============================================================
 
 ``n_workers`` counts single-threaded workers on every path: threads in-process
@@ -74,6 +75,7 @@ class AnalysisOptions:
     scheduler: str = "local"
     n_workers: int | None = None
     seed: int = 0
+    max_multiplets: int | None = None
 
     @classmethod
     def from_config(cls, section: dict) -> "AnalysisOptions":
@@ -118,6 +120,8 @@ class AnalysisOptions:
                   "--seed", str(self.seed)]
         if self.n_workers is not None:
             words += ["--n-workers", str(self.n_workers)]
+        if self.max_multiplets is not None:
+            words += ["--max-multiplets", str(self.max_multiplets)]
         words += [flag for flag, on in (("--bias-correct", self.bias_correct),
                                         ("--gradient", self.gradient),
                                         ("--drop-nan", self.nan_policy == "drop"),

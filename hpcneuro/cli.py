@@ -139,11 +139,16 @@ def _add_status(sub) -> None:
 
 # --- oinfo and analyze -----------------------------------------------------------------
 
-def _add_oinfo_options(p) -> None:
-    """The engine options of oinfo and analyze; defaults from AnalysisOptions."""
+def _add_oinfo_options(p, kind: str = "OINFO.h5") -> None:
+    """The engine options of oinfo, analyze and genes (whose output is ``kind``);
+    defaults from AnalysisOptions."""
     from hpcneuro.analysis import DEFAULTS as D, ESTIMATORS, UNITS
 
-    p.add_argument("-o", "--output", required=True, help="OINFO.h5 to write")
+    p.add_argument("-o", "--output", required=True,
+                   help=f"{kind} to write (an existing {kind} is replaced when the new one "
+                        "is complete; any other existing file needs --overwrite)")
+    p.add_argument("--overwrite", action="store_true",
+                   help=f"replace an existing file at -o even if it is not a {kind}")
     p.add_argument("--min-order", type=int, default=D.min_order,
                    help=f"smallest multiplet size (default {D.min_order})")
     p.add_argument("--max-order", type=int, default=D.max_order,
@@ -177,6 +182,9 @@ def _add_oinfo_options(p) -> None:
                         "processes, or Dask workers over Slurm jobs (default: cores)")
     p.add_argument("--seed", type=int, default=D.seed,
                    help="seed for bootstrap resampling and permutations")
+    p.add_argument("--max-multiplets", type=int, default=D.max_multiplets, metavar="M",
+                   help="refuse jobs with more multiplets than this (default 1e11, about an "
+                        "hour on 2 cores); the count and a time estimate are logged first")
 
 
 def _oinfo_kwargs(args: argparse.Namespace) -> dict:
@@ -188,12 +196,14 @@ def _oinfo_kwargs(args: argparse.Namespace) -> dict:
 
 def cmd_oinfo(args: argparse.Namespace) -> int:
     from hpcneuro.oinfo import compute_oinfo
-    from hpcneuro.tables import read_table
+    from hpcneuro.tables import read_table, table_file
 
     _setup_logging()
+    kwargs = _oinfo_kwargs(args)  # option errors first
+    check_oinfo_output(args.output, [table_file(args.table)], args.overwrite)
     columns = [c.strip() for c in args.columns.split(",")] if args.columns else None
     data, names = read_table(args.table, columns)
-    result = compute_oinfo(data, names, **_oinfo_kwargs(args))
+    result = compute_oinfo(data, names, **kwargs)
     result.write(args.output)
     print(result.summary_text())
     print(f"wrote {args.output}")
@@ -215,11 +225,22 @@ def _add_oinfo(sub) -> None:
     p.set_defaults(func=cmd_oinfo)
 
 
+def check_oinfo_output(output: str, inputs: list[str], overwrite: bool = False) -> None:
+    """Refuse, before any work, an OINFO.h5 path that is an input, a folder, in a missing
+    or read-only folder, or an existing file of another kind (without --overwrite)."""
+    from hpcneuro.oinfo.result import OInfoResult
+    from hpcneuro.outputs import check_output
+
+    check_output(output, inputs=inputs, is_own_kind=OInfoResult.is_oinfo_file,
+                 kind="OINFO.h5", overwrite=overwrite)
+
+
 def run_analysis(results: str, output: str, variables: str, valid_only: bool,
-                 **kwargs) -> "object":
+                 overwrite: bool = False, **kwargs) -> "object":
     from hpcneuro.oinfo import compute_oinfo
     from hpcneuro.store import read_table
 
+    check_oinfo_output(output, [results], overwrite)
     data, names = read_table(results, variables, valid_only)
     log.info("O-information over %d %s of %d models", len(names), variables, data.shape[0])
     result = compute_oinfo(data, names, **kwargs)
@@ -233,7 +254,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     _setup_logging()
     opts = AnalysisOptions.from_cli(args)
     result = run_analysis(args.results, args.output, opts.variables, opts.valid_only,
-                          **_oinfo_kwargs(args))
+                          overwrite=args.overwrite, **_oinfo_kwargs(args))
     print(result.summary_text())
     print(f"wrote {args.output}")
     return 0
@@ -557,9 +578,7 @@ def _add_genes(sub) -> None:
     p.add_argument("--cv", type=int, default=5, metavar="F",
                    help="cross-validation folds (stratified) of the gene subset (5)")
     p.add_argument("--report", metavar="DIR", help="also write figures and DIR/index.html")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace an existing -o file that is not a GENES.h5")
-    _add_oinfo_options(p)
+    _add_oinfo_options(p, kind="GENES.h5")
     p.set_defaults(func=cmd_genes, bootstrap=100, scheduler="none")
     p._option_string_actions["-o"].help = "GENES.h5 to write"
     p._option_string_actions["--bootstrap"].help = (

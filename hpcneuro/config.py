@@ -217,6 +217,8 @@ SCHEMA: dict[str, Any] = {
         "n_workers": Field(int, _ANALYSIS.n_workers, "single-threaded workers (default: cores)",
                            check=_at_least(1)),
         "seed": Field(int, _ANALYSIS.seed, "seed of bootstrap and permutations"),
+        "max_multiplets": Field(int, _ANALYSIS.max_multiplets, "refuse larger exhaustive "
+                                "jobs (default 1e11)", check=_at_least(1)),
     }, {}),
     "files": Field(dict, {}, "filled in (what you give is replaced): KEY PATH -> {path: as "
                              "written, sha256: of the contents} of every file the config "

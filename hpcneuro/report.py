@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hpcneuro.errors import UserError
+from hpcneuro.outputs import atomic_path, write_text
 from hpcneuro.store import DONE, ResultsStore, status_counts
 
 if TYPE_CHECKING:  # the O-information package (numba) is imported only for an OINFO.h5
@@ -23,13 +24,21 @@ if TYPE_CHECKING:  # the O-information package (numba) is imported only for an O
 log = logging.getLogger("hpcneuro.report")
 
 
-def _plt():
+def pyplot():
+    """matplotlib's pyplot on the headless Agg backend (batch jobs have no display)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def save_figure(fig, path: Path, dpi: int = 90) -> None:
+    """Save a figure as PNG atomically (a temporary name, renamed when complete), close it."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
+    pyplot().close(fig)
 
 
 def _grid(n: int) -> tuple[int, int]:
@@ -40,7 +49,7 @@ def _grid(n: int) -> tuple[int, int]:
 def plot_distributions(values: np.ndarray, names: list[str], valid: np.ndarray, title: str,
                        path: Path, log_scale: list[bool] | None = None) -> None:
     """Histogram per column, all finished models against valid ones."""
-    plt = _plt()
+    plt = pyplot()
     rows, cols = _grid(len(names))
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.5 * rows), squeeze=False)
     for k, name in enumerate(names):
@@ -65,13 +74,12 @@ def plot_distributions(values: np.ndarray, names: list[str], valid: np.ndarray, 
     axes.flat[0].legend(fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_oinfo(oinfo: OInfoResult, path: Path) -> None:
     """O-information of the stored multiplets per order: synergy below zero."""
-    plt = _plt()
+    plt = pyplot()
     orders = sorted(oinfo.orders)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     ax = axes[0]
@@ -98,8 +106,7 @@ def plot_oinfo(oinfo: OInfoResult, path: Path) -> None:
     ax.set_ylim(0, 1)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def oinfo_sections(oinfo_file: Path, out: Path) -> list[str]:
@@ -177,7 +184,7 @@ def build(rundir: Path) -> Path:
              "padding:2px 8px;font-size:90%;} img{max-width:100%;} "
              "pre{background:#f6f6f6;padding:1em;font-size:80%;max-height:30em;overflow:auto;}")
     page = out / "index.html"
-    page.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>hpcneuro "
+    write_text(page, f"<!doctype html><html><head><meta charset='utf-8'><title>hpcneuro "
                     f"{html.escape(cfg['name'])}</title><style>{style}</style></head><body>"
                     + "\n".join(sections) + "</body></html>")
     log.info("report written to %s", page)

@@ -17,33 +17,19 @@ from pathlib import Path
 
 import numpy as np
 
-from hpcneuro.outputs import atomic_path, write_text
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
-    _plt().close(fig)
+from hpcneuro.outputs import write_text
+from hpcneuro.report import pyplot, save_figure
 
 
 def _group_colors(groups: list[str]) -> dict[str, tuple]:
-    plt = _plt()
+    plt = pyplot()
     uniq = sorted(set(groups))
     cmap = plt.get_cmap("tab10")
     return {g: cmap(i % 10) for i, g in enumerate(uniq)}
 
 
 def plot_heatmap(res, path: Path) -> None:
-    plt = _plt()
+    plt = pyplot()
     x = np.asarray(res.expression, float)
     sd = x.std(0)
     z = (x - x.mean(0)) / np.where(sd > 0, sd, 1)
@@ -68,7 +54,7 @@ def plot_heatmap(res, path: Path) -> None:
     fig.colorbar(im, ax=ax, label="z-scored log1p CPM")
     ax.set_title("channel-gene expression by group (genes sorted by family)", fontsize=9)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def pca(x: np.ndarray, n: int = 2) -> tuple[np.ndarray, np.ndarray]:
@@ -80,7 +66,7 @@ def pca(x: np.ndarray, n: int = 2) -> tuple[np.ndarray, np.ndarray]:
 
 
 def plot_pca(res, path: Path) -> None:
-    plt = _plt()
+    plt = pyplot()
     sc, ev = pca(np.asarray(res.expression, float))
     groups = list(res.cell_groups)
     colors = _group_colors(groups)
@@ -93,11 +79,11 @@ def plot_pca(res, path: Path) -> None:
     ax.legend(fontsize=7)
     ax.set_title("PCA of channel-gene expression", fontsize=9)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_oinfo(res, path: Path) -> None:
-    plt = _plt()
+    plt = pyplot()
     st = res.stats
     names = list(dict.fromkeys(str(g) for g in st["group"]))
     fig, axes = plt.subplots(1, len(names), figsize=(3.3 * len(names), 3.4), squeeze=False,
@@ -121,11 +107,11 @@ def plot_oinfo(res, path: Path) -> None:
     axes[0][0].set_ylabel(f"mean O-information ({units}); > 0 redundancy")
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_subset(res, path: Path) -> None:
-    plt = _plt()
+    plt = pyplot()
     s = res.subset
     k = np.arange(1, len(s["selected"]) + 1)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
@@ -155,7 +141,7 @@ def plot_subset(res, path: Path) -> None:
     ax.set_xticks(k)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def _table(headers, rows) -> str:

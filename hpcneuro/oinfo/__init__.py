@@ -30,7 +30,8 @@ from .engine import (SMALL_JOB_COST, TASKS_PER_WORKER, Partial, _engine, load_sl
                      open_client)
 from .estimators import (LN2, bias_offsets, copula_normalize, correlation_matrix,
                          entropy_bias, sinfo_offsets)
-from .inputs import (MIN_EIGENVALUE, check_conditioning, check_options, check_sizes,
+from .inputs import (MAX_MULTIPLETS, MIN_EIGENVALUE, check_conditioning, check_job_size,
+                     check_options, check_sizes,
                      drop_degenerate, normalize_streamed, validate)
 from .kernel import kernel_oinfo, walk_unit
 from .plan import Unit, combinations_lex, count_multiplets, plan_units, unit_count
@@ -58,7 +59,8 @@ def compute_oinfo(data: Any, names: Sequence[str], min_order: int = 3,
                   gradient: bool = False, scheduler: str = "none", client: Any = None,
                   n_workers: int | None = None, seed: int = 0, progress: bool = False,
                   store_all_max: int = STORE_ALL_MAX, nan_policy: str = "raise",
-                  ci: float = 0.95, n_units: int | None = None) -> OInfoResult:
+                  ci: float = 0.95, n_units: int | None = None,
+                  max_multiplets: int | None = None) -> OInfoResult:
     """O-information of every multiplet of orders min_order..max_order.
 
     data: (T, N) float64, rows are samples. names: N column names.
@@ -77,12 +79,17 @@ def compute_oinfo(data: Any, names: Sequence[str], min_order: int = 3,
     Constant and duplicated columns are dropped with a logged warning.
     n_units: number of work units (default: from the problem size only, so
     results never depend on the number of workers).
+    max_multiplets: refuse jobs with more multiplets (default MAX_MULTIPLETS),
+    checked with the number of multiplets and a time estimate logged before any work.
     """
     t0 = time.perf_counter()
-    check_options(estimator, units, nan_policy, bootstrap, permutations, top)
+    check_options(estimator, units, nan_policy, bootstrap, permutations, top, n_workers)
     x, names = validate(data, names, nan_policy)
     if target is not None and target not in names:
         raise UserError(f"unknown target column {target!r}; available: {', '.join(names)}")
+    # before the copula and the plan, whose cost grows with the job
+    check_job_size(len(names), min_order, max_order, target is not None,
+                   n_workers or os.cpu_count() or 1, max_multiplets)
     streamed = hasattr(x, "compute")
     if streamed:
         from ..tables import stream_correlation

@@ -21,7 +21,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import EnvironmentProblem, UserError
 from .kernel import walk_unit
 from .plan import Unit, unit_count
 
@@ -214,18 +214,37 @@ def _engine(R: np.ndarray, units: list[Unit], cfg: dict, client: Any,
             from distributed import as_completed
 
             n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-            # hash=False: a content-hashed key would be shared by back-to-back runs on
-            # the same matrix, and the first run's release could delete the second's data
-            rf = client.scatter(R, broadcast=True, hash=False)
+            scattered = _Scattered(client, R)
 
             def submit(group: list[Unit]):
-                return client.submit(_run_units, rf, group, cfg, pure=False)
+                return client.submit(_run_units, scattered.future(), group, cfg, pure=False)
         per_task = max(1, len(units) // (TASKS_PER_WORKER * n_workers))
         groups = [range(i, min(i + per_task, len(units)))
                   for i in range(0, len(units), per_task)]
         futs = {submit([units[i] for i in g]): g for g in groups}
-        for fut in as_completed(list(futs)):
-            part = fut.result()
+        lost = _lost_errors() if client is not None else ()
+        resubmits = 0
+        completed = as_completed(list(futs))
+        for fut in completed:
+            try:
+                part = fut.result()
+            except lost as exc:
+                # the worker (and maybe the scattered matrix) is gone: units are pure,
+                # so run the group again, on whatever workers there are now
+                group = futs.pop(fut)
+                resubmits += 1
+                if resubmits > MAX_LOST_ROUNDS * len(groups):
+                    raise EnvironmentProblem(
+                        f"Dask lost workers {resubmits} times during the O-information "
+                        f"run (last: {type(exc).__name__}); check the workers' memory and "
+                        "logs, or use --scheduler none") from None
+                log.warning("a Dask worker was lost (%s); running its units again",
+                            type(exc).__name__)
+                scattered.ensure(WORKER_WAIT_S)
+                new = submit([units[i] for i in group])
+                futs[new] = group
+                completed.add(new)
+                continue
             group = futs[fut]
             pieces[group[0]] = part.stored
             acc = _merge(acc, part, top)
@@ -238,6 +257,57 @@ def _engine(R: np.ndarray, units: list[Unit], cfg: dict, client: Any,
     assert acc is not None
     acc.stored = _concat_stored([pieces[i] for i in sorted(pieces)], cfg.get("stored", ()))
     return _finish(acc, top)
+
+
+#: how many times over each work-unit group may be lost with its worker (on average)
+#: before the run gives up: a few whole-cluster losses, not a crash loop
+MAX_LOST_ROUNDS = 3
+#: seconds to wait for a worker to come back (a LocalCluster's nanny restarts it)
+WORKER_WAIT_S = 120
+
+
+class _Scattered:
+    """The correlation matrix on the workers, scattered again when its copies are lost."""
+
+    def __init__(self, client: Any, R: np.ndarray):
+        self.client, self.R = client, R
+        self._future = self._scatter()
+
+    def _scatter(self):
+        # hash=False: a content-hashed key would be shared by back-to-back runs on the
+        # same matrix, and the first run's release could delete the second's data
+        return self.client.scatter(self.R, broadcast=True, hash=False)
+
+    def future(self):
+        return self._future
+
+    def ensure(self, timeout: float) -> None:
+        """Wait for a worker, then scatter again unless the matrix survived."""
+        try:
+            self.client.wait_for_workers(1, timeout=timeout)
+        except TimeoutError:
+            raise EnvironmentProblem(f"every Dask worker is gone and none came back within "
+                                     f"{timeout:.0f} s; restart the cluster or use "
+                                     "--scheduler none") from None
+        if self._future.status != "finished":
+            self._future = self._scatter()
+
+
+def _lost_errors() -> tuple[type, ...]:
+    """What a future raises when its worker or its input data died with a worker."""
+    import asyncio
+    import concurrent.futures
+
+    from distributed.scheduler import KilledWorker
+
+    errors: list[type] = [KilledWorker, concurrent.futures.CancelledError,
+                          asyncio.CancelledError]
+    try:
+        from distributed.client import FutureCancelledError
+        errors.append(FutureCancelledError)
+    except ImportError:  # older distributed: cancellation is CancelledError
+        pass
+    return tuple(errors)
 
 
 def _concat_stored(pieces: list[dict], orders: Iterable[int]) -> dict:

@@ -28,8 +28,12 @@ NAN_POLICIES = ("raise", "drop")
 
 
 def check_options(estimator: str, units: str, nan_policy: str, bootstrap: int,
-                  permutations: int, top: int) -> None:
-    """Refuse unknown estimator/units/nan_policy names and negative counts."""
+                  permutations: int, top: int, n_workers: int | None = None) -> None:
+    """Refuse unknown estimator/units/nan_policy names, negative counts and fewer than one
+    worker."""
+    if n_workers is not None and int(n_workers) < 1:
+        raise UserError(f"n_workers must be >= 1 (got {n_workers}); leave it out to use "
+                        "every core")
     if estimator not in ESTIMATORS:
         raise UserError(f"unknown estimator {estimator!r}: use 'gc' or 'gauss'")
     if units not in UNITS:
@@ -137,6 +141,47 @@ def normalize_streamed(R: np.ndarray, names: list[str]) -> np.ndarray:
     R = R / np.outer(rs, rs)
     np.fill_diagonal(R, 1.0)
     return R
+
+
+#: the largest exhaustive job accepted unless the caller raises it: about an hour on two
+#: cores at SECONDS_PER_MULTIPLET; a cluster user raises it with --max-multiplets
+MAX_MULTIPLETS = 10 ** 11
+#: engine time per multiplet and worker (bench_oinfo: 1.07e9 multiplets of N = 30 in
+#: 56 s on 2 workers, ~105 ns each; rounded up): the basis of the time estimate
+SECONDS_PER_MULTIPLET = 1.2e-7
+
+
+def job_size(n: int, min_order: int, max_order: int | None, targeted: bool) -> int:
+    """Multiplets of orders min..max (max None: min(n, 5)) over n variables."""
+    from .plan import count_multiplets
+
+    top = min(n, 5) if max_order is None else min(max_order, n)
+    return sum(count_multiplets(n, k, targeted) for k in range(min_order, top + 1))
+
+
+def check_job_size(n: int, min_order: int, max_order: int | None, targeted: bool,
+                   n_workers: int, max_multiplets: int | None) -> int:
+    """Log the number of multiplets and an estimate of the time; refuse a job above
+    ``max_multiplets`` (default MAX_MULTIPLETS) before any work. Returns the count."""
+    limit = MAX_MULTIPLETS if max_multiplets is None else int(max_multiplets)
+    count = job_size(n, min_order, max_order, targeted)
+    seconds = count * SECONDS_PER_MULTIPLET / max(1, n_workers)
+    if count > limit:
+        raise UserError(
+            f"{count:.3g} multiplets over {n} variables (orders {min_order}.."
+            f"{min(n, 5) if max_order is None else max_order}) is above the limit of "
+            f"{limit:.3g} (about {_duration(seconds)} on {n_workers} worker(s)): lower "
+            "--max-order, select fewer --columns, or raise --max-multiplets")
+    log.info("%s multiplets to compute, about %s on %d worker(s)", f"{count:,}",
+             _duration(seconds), n_workers)
+    return count
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("years", 3.15e7), ("days", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.3g} {unit}"
+    return f"{seconds:.2g} s"
 
 
 def check_sizes(n: int, n_samples: int, min_order: int, max_order: int | None) -> int:

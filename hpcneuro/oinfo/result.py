@@ -143,7 +143,10 @@ class OInfoResult:
         """Write OINFO.h5 (layout in this module's docstring and README "Files")."""
         import h5py
 
-        with h5py.File(path, "w") as f:
+        from hpcneuro.outputs import atomic_path
+
+        # a kill or a full disk mid-write leaves the previous file as it was
+        with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
             self.write_group(f)
 
     def write_group(self, f: Any) -> None:
@@ -193,7 +196,22 @@ class OInfoResult:
             if "variables" not in f or "summary" not in f:
                 raise UserError(f"{path}: not an OINFO.h5 file (no variables/summary); "
                                 "write one with 'hpcneuro oinfo' or 'hpcneuro analyze'")
-            return cls.read_group(f)
+            try:
+                return cls.read_group(f)
+            except (KeyError, OSError, ValueError) as exc:
+                raise UserError(f"{path}: damaged O-information file ({exc}); compute it "
+                                "again with 'hpcneuro oinfo' or 'hpcneuro analyze'") from None
+
+    @staticmethod
+    def is_oinfo_file(path: str | Path) -> bool:
+        """Whether ``path`` is an OINFO.h5 (what 'oinfo'/'analyze' may replace unasked)."""
+        import h5py
+
+        try:
+            with h5py.File(path, "r") as f:
+                return "variables" in f and "summary" in f
+        except OSError:
+            return False
 
     @classmethod
     def read_group(cls, f: Any) -> "OInfoResult":
