@@ -332,10 +332,14 @@ def read_parameter_table(spec: str, parameters: list[dict]) -> np.ndarray:
     """Table rows (T, P) in parameter order. Columns are matched by parameter name; a
     table without names (.npy, HDF5 without a ``names`` attribute) with exactly P columns
     is taken in parameter order. Raises UserError."""
-    from hpcneuro.tables import read_table
+    from hpcneuro.tables import UnknownColumns, read_table
 
     names = [p["name"] for p in parameters]
-    data, columns = read_table(spec)
+    try:
+        # by name first: a parameter column that is not numeric is then named as such
+        data, columns = read_table(spec, names)
+    except UnknownColumns:
+        data, columns = read_table(spec)
     if all(n in columns for n in names):
         data = data[:, [columns.index(n) for n in names]]
     elif columns == [f"x{j}" for j in range(len(columns))] and len(columns) == len(names):

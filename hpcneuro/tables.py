@@ -68,6 +68,10 @@ class EmptyTable(UserError):
     """A table with a header (or a shape) but no rows."""
 
 
+class UnknownColumns(UserError):
+    """Columns asked for by name that the table does not have."""
+
+
 def _select(names: list[str], columns: Sequence[str] | None, spec: str) -> list[int]:
     """Indices of `columns` in `names` (all if None); unknown names are an error."""
     if columns is None:
@@ -78,7 +82,8 @@ def _select(names: list[str], columns: Sequence[str] | None, spec: str) -> list[
     unknown = [c for c in cols if c not in names]
     if unknown:
         shown = ", ".join(names[:40]) + (" ..." if len(names) > 40 else "")
-        raise UserError(f"unknown column(s) {', '.join(unknown)} in {spec}; available: {shown}")
+        raise UnknownColumns(f"unknown column(s) {', '.join(unknown)} in {spec}; available: "
+                             f"{shown}")
     dup = sorted({c for c in cols if cols.count(c) > 1})
     if dup:
         raise UserError(f"column(s) {', '.join(dup)} selected twice: list each once")
@@ -115,7 +120,7 @@ def _read_text(path: str, columns: Sequence[str] | None) -> tuple[np.ndarray, li
             if columns is not None:
                 raise UserError(f"column {names[j]!r} of {path} is not numeric "
                                 f"(e.g. {df.iloc[int(np.flatnonzero(bad)[0]), j]!r}): "
-                                "leave it out of --columns")
+                                "fix its values, or do not select it")
             log.warning("skipping non-numeric column %r of %s", names[j], path)
             continue
         out.append(col.to_numpy(dtype=np.float64))
