@@ -199,45 +199,60 @@ def _engine(R: np.ndarray, units: list[Unit], cfg: dict, client: Any,
     # caller (on a LocalCluster also host of the scheduler, on the same cores) handles
     # ~TASKS_PER_WORKER results per worker instead of every unit's. Merging is exact,
     # so neither the grouping nor the order of completion can change the results.
-    with contextlib.ExitStack() as stack:
-        if client is None:
-            # in-process: the kernel releases the GIL, so threads run units in
-            # parallel without a cluster's start-up cost
-            from concurrent.futures import ThreadPoolExecutor, as_completed
-
-            n_workers = cfg.get("threads") or 1
-            pool = stack.enter_context(ThreadPoolExecutor(max_workers=n_workers))
-
-            def submit(group: list[Unit]):
-                return pool.submit(_run_units, R, group, cfg)
-        else:
-            from distributed import as_completed
-
-            n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-            # hash=False: a content-hashed key would be shared by back-to-back runs on
-            # the same matrix, and the first run's release could delete the second's data
-            rf = client.scatter(R, broadcast=True, hash=False)
-
-            def submit(group: list[Unit]):
-                return client.submit(_run_units, rf, group, cfg, pure=False)
-        per_task = max(1, len(units) // (TASKS_PER_WORKER * n_workers))
-        groups = [range(i, min(i + per_task, len(units)))
-                  for i in range(0, len(units), per_task)]
-        futs = {submit([units[i] for i in g]): g for g in groups}
-        for fut in as_completed(list(futs)):
-            part = fut.result()
-            group = futs[fut]
-            pieces[group[0]] = part.stored
-            acc = _merge(acc, part, top)
-            if bar is not None:
-                bar.update(sum(units[i].cost for i in group))
-            if client is not None:
-                fut.release()
+    per_task = max(1, len(units) // (TASKS_PER_WORKER * _n_workers(client, cfg)))
+    groups = [range(i, min(i + per_task, len(units)))
+              for i in range(0, len(units), per_task)]
+    for g, part in run_tasks(_run_units, R, [([units[i] for i in grp], cfg) for grp in groups],
+                             client, cfg.get("threads") or 1):
+        group = groups[g]
+        pieces[group[0]] = part.stored
+        acc = _merge(acc, part, top)
+        if bar is not None:
+            bar.update(sum(units[i].cost for i in group))
     if bar is not None:
         bar.close()
     assert acc is not None
     acc.stored = _concat_stored([pieces[i] for i in sorted(pieces)], cfg.get("stored", ()))
     return _finish(acc, top)
+
+
+def _n_workers(client: Any, cfg: dict) -> int:
+    """Workers that will run tasks: the client's, or the in-process threads."""
+    if client is None:
+        return cfg.get("threads") or 1
+    return max(1, len(client.scheduler_info().get("workers", {})))
+
+
+def run_tasks(fn: Any, R: np.ndarray, args: list[tuple], client: Any,
+              threads: int = 1) -> Iterator[tuple[int, Any]]:
+    """Run fn(R, *args[i]) for every i on `threads` in-process threads (client None)
+    or on a Dask client, yielding (i, result) as they complete.
+
+    The one submission path of the package: the exhaustive engine and the
+    searches both go through it. R is scattered once to every worker; results
+    are released as soon as they are yielded. Callers merge exactly, so the
+    order of completion never changes a result.
+    """
+    with contextlib.ExitStack() as stack:
+        if client is None:
+            # in-process: the kernels release the GIL, so threads run in parallel
+            # without a cluster's start-up cost
+            from concurrent.futures import ThreadPoolExecutor, as_completed
+
+            pool = stack.enter_context(ThreadPoolExecutor(max_workers=max(1, threads)))
+            futs = {pool.submit(fn, R, *a): i for i, a in enumerate(args)}
+        else:
+            from distributed import as_completed
+
+            # hash=False: a content-hashed key would be shared by back-to-back runs on
+            # the same matrix, and the first run's release could delete the second's data
+            rf = client.scatter(R, broadcast=True, hash=False)
+            futs = {client.submit(fn, rf, *a, pure=False): i for i, a in enumerate(args)}
+        for fut in as_completed(list(futs)):
+            res = fut.result()
+            if client is not None:
+                fut.release()
+            yield futs[fut], res
 
 
 def _concat_stored(pieces: list[dict], orders: Iterable[int]) -> dict:

@@ -22,6 +22,14 @@ MIN_EIGENVALUE = 1e-10
 DUPLICATE_CORR = 1.0 - 1e-12
 #: the kernel's top-K heaps hold variable indices as int16
 MAX_VARIABLES = int(np.iinfo(np.int16).max)
+#: the largest exhaustive job (multiplets over all requested orders). The full
+#: N = 30 sweep (1.07e9 multiplets) takes ~30 s on 2 cores at ~30-50 ns per
+#: multiplet per core; 1e11 is ~1.4 core-hours (minutes on a cluster node), and
+#: anything larger (e.g. 10,000 genes at orders 3..5: 8e17) would run for years
+#: or until killed: such jobs are refused with the advice to use a search
+MAX_EXHAUSTIVE_MULTIPLETS = 10**11
+#: the searches of search/ (exhaustive is the engine itself)
+SEARCHES = ("exhaustive", "greedy", "annealing", "beam")
 ESTIMATORS = ("gc", "gauss")
 UNITS = ("nats", "bits")
 NAN_POLICIES = ("raise", "drop")
@@ -39,6 +47,47 @@ def check_options(estimator: str, units: str, nan_policy: str, bootstrap: int,
     for label, val in (("bootstrap", bootstrap), ("permutations", permutations), ("top", top)):
         if int(val) < 0:
             raise UserError(f"{label} must be >= 0, got {val}")
+
+
+def check_search(search: str, restarts: int | None, beam_width: int | None,
+                 anneal_steps: int | None, objective: str | None, target: str | None,
+                 bootstrap: int, permutations: int) -> dict | None:
+    """None for the exhaustive engine, else the search's validated parameters.
+
+    Search options with the exhaustive engine are refused (they would be
+    silently ignored), and so are what the searches do not support yet.
+    """
+    if search not in SEARCHES:
+        raise UserError(f"unknown search {search!r}: use {', '.join(SEARCHES)}")
+    given = [flag for flag, val in (("--restarts", restarts), ("--beam-width", beam_width),
+                                    ("--anneal-steps", anneal_steps),
+                                    ("--objective", objective)) if val is not None]
+    if search == "exhaustive":
+        if given:
+            raise UserError(f"{', '.join(given)} only apply to a search: add --search "
+                            "greedy, annealing or beam, or leave them out")
+        return None
+    if target is not None:
+        raise UserError(f"--target is not supported with --search {search} yet: "
+                        "leave one of them out")
+    if bootstrap or permutations:
+        raise UserError(f"--bootstrap and --permutations are not supported with --search "
+                        f"{search} yet: leave them out")
+    from .search import search_params
+
+    return search_params(search, restarts, beam_width, anneal_steps, objective)
+
+
+def check_exhaustive_size(n: int, min_order: int, max_order: int, targeted: bool) -> None:
+    """Refuse an exhaustive job of more than MAX_EXHAUSTIVE_MULTIPLETS multiplets."""
+    from .plan import count_multiplets
+
+    total = sum(count_multiplets(n, k, targeted) for k in range(min_order, max_order + 1))
+    if total > MAX_EXHAUSTIVE_MULTIPLETS:
+        raise UserError(f"{total:.3g} multiplets of orders {min_order}..{max_order} over {n} "
+                        f"variables: more than the exhaustive limit "
+                        f"({MAX_EXHAUSTIVE_MULTIPLETS:.0e}); choose a search (--search "
+                        "greedy, annealing or beam) or fewer orders/columns")
 
 
 def validate(data: Any, names: Sequence[str], nan_policy: str) -> tuple[Any, list[str]]:

@@ -101,6 +101,9 @@ class OrderResult:
     dtc: np.ndarray
     complete: bool
     stats: OrderStats = field(default_factory=OrderStats)
+    #: how the rows were chosen: None means "all" if complete else "top" (the
+    #: exhaustive engine); a search's name ("greedy", "annealing", "beam") otherwise
+    selection: str | None = None
 
     # shorthands for the statistics (read-only; they live in `stats`)
     ci_low = property(lambda self: self.stats.ci_low)
@@ -164,7 +167,7 @@ class OInfoResult:
                 r = self.orders[k]
                 g = f.create_group(f"order_{k}")
                 g.attrs["complete"] = r.complete
-                g.attrs["selection"] = "all" if r.complete else "top"
+                g.attrs["selection"] = r.selection or ("all" if r.complete else "top")
                 g.create_dataset("multiplets", data=r.multiplets.astype(np.int32).reshape(-1, k))
                 for name in ORDER_ARRAYS:
                     g.create_dataset(name, data=getattr(r, name))
@@ -208,7 +211,8 @@ class OInfoResult:
                     n_redundant=int(row["n_redundant"]), mean=float(row["mean"]),
                     std=float(row["std"]), min=float(row["min"]), max=float(row["max"]),
                     multiplets=g["multiplets"][()].astype(np.int64).reshape(-1, k),
-                    complete=bool(g.attrs["complete"]), stats=stats, **arrays)
+                    complete=bool(g.attrs["complete"]), stats=stats,
+                    selection=str(g.attrs.get("selection", "")) or None, **arrays)
         dropped = dropped_text.split(",") if dropped_text else []
         return cls(variables=variables, orders=orders, attrs=attrs, dropped=dropped)
 
