@@ -29,8 +29,18 @@ top            100         most synergistic and most redundant multiplets kept p
 scheduler      local       none, local (Dask LocalCluster), slurm, or tcp://HOST:PORT
 n_workers      None        single-threaded workers (None: the machine's cores, or one
                            Slurm job's worth with scheduler slurm)
-seed           0           seed of bootstrap resampling and permutations
+seed           0           seed of bootstrap resampling, permutations and searches
+search         exhaustive  exhaustive (every multiplet, up to MAX_EXHAUSTIVE_MULTIPLETS),
+                           greedy, annealing or beam (hpcneuro/oinfo/search/)
+objective      None        synergy, redundancy or both (None: both) -- searches only
+restarts       None        greedy chains / annealing chains per order and sign
+                           (None: 10 greedy, 4 annealing) -- greedy, annealing only
+beam_width     None        multiplets kept per order by the beam (None: 100)
+anneal_steps   None        proposals per annealing chain (None: 20000)
 =============  ==========  ============================================================
+
+Search options are None unless given, so that giving one with ``search:
+exhaustive`` (where it would be ignored) is refused by :meth:`check`.
 
 ``n_workers`` counts single-threaded workers on every path: threads in-process
 (scheduler none), LocalCluster worker processes (local), Dask workers spread over
@@ -46,6 +56,8 @@ from typing import Any
 
 #: the values the options take (config choices and CLI choices are these)
 VARIABLES = ("params", "features", "both")
+SEARCHES = ("exhaustive", "greedy", "annealing", "beam")
+OBJECTIVES = ("synergy", "redundancy", "both")
 ESTIMATORS = ("gc", "gauss")
 UNITS = ("nats", "bits")
 NAN_POLICIES = ("raise", "drop")
@@ -74,6 +86,25 @@ class AnalysisOptions:
     scheduler: str = "local"
     n_workers: int | None = None
     seed: int = 0
+    search: str = "exhaustive"
+    objective: str | None = None
+    restarts: int | None = None
+    beam_width: int | None = None
+    anneal_steps: int | None = None
+
+    def __post_init__(self) -> None:
+        self.check()
+
+    def check(self) -> None:
+        """Refuse search settings that are wrong on their own (one-line UserError).
+
+        The engine checks the rest against the data (orders above N, the
+        exhaustive limit) with the same messages.
+        """
+        from hpcneuro.oinfo.inputs import check_search
+
+        check_search(self.search, self.restarts, self.beam_width, self.anneal_steps,
+                     self.objective, self.target, self.bootstrap, self.permutations)
 
     @classmethod
     def from_config(cls, section: dict) -> "AnalysisOptions":
@@ -118,6 +149,12 @@ class AnalysisOptions:
                   "--seed", str(self.seed)]
         if self.n_workers is not None:
             words += ["--n-workers", str(self.n_workers)]
+        words += ["--search", self.search]
+        for flag, val in (("--objective", self.objective), ("--restarts", self.restarts),
+                          ("--beam-width", self.beam_width),
+                          ("--anneal-steps", self.anneal_steps)):
+            if val is not None:
+                words += [flag, str(val)]
         words += [flag for flag, on in (("--bias-correct", self.bias_correct),
                                         ("--gradient", self.gradient),
                                         ("--drop-nan", self.nan_policy == "drop"),

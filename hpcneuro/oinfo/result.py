@@ -223,8 +223,16 @@ class OInfoResult:
                 f"{', bias-corrected' if self.attrs.get('bias_correct') else ''}"
                 f"{', target ' + str(self.attrs['target']) if self.attrs.get('target') else ''}"
                 f"), {self.attrs.get('n_samples')} samples, {len(self.variables)} variables")
-        lines = [head,
-                 f"{'order':>5} {'n':>14} {'synergistic':>12} {'redundant':>12} "
+        lines = [head]
+        if self.attrs.get("search", "exhaustive") != "exhaustive":
+            params = ", ".join(f"{k} {self.attrs[k]}" for k in
+                               ("objective", "restarts", "beam_width", "anneal_steps")
+                               if k in self.attrs)
+            lines.append(f"search {self.attrs['search']} ({params}): NOT exhaustive; "
+                         f"{self.attrs.get('n_evaluations', 0):,} multiplets evaluated; "
+                         "rows are the best found, and n, mean, min, max cover the reported "
+                         "multiplets only")
+        lines += [f"{'order':>5} {'n':>14} {'synergistic':>12} {'redundant':>12} "
                  f"{'mean':>10} {'min':>10} {'max':>10}  most synergistic | most redundant"]
         for k in sorted(self.orders):
             r = self.orders[k]
