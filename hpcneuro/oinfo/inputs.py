@@ -12,6 +12,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import UserError
+from ..analysis import check_search  # noqa: F401 - the engine's check of search options
 from .estimators import copula_normalize, correlation_matrix
 
 log = logging.getLogger(__name__)
@@ -28,8 +29,6 @@ MAX_VARIABLES = int(np.iinfo(np.int16).max)
 #: anything larger (e.g. 10,000 genes at orders 3..5: 8e17) would run for years
 #: or until killed: such jobs are refused with the advice to use a search
 MAX_EXHAUSTIVE_MULTIPLETS = 10**11
-#: the searches of search/ (exhaustive is the engine itself)
-SEARCHES = ("exhaustive", "greedy", "annealing", "beam")
 ESTIMATORS = ("gc", "gauss")
 UNITS = ("nats", "bits")
 NAN_POLICIES = ("raise", "drop")
@@ -47,35 +46,6 @@ def check_options(estimator: str, units: str, nan_policy: str, bootstrap: int,
     for label, val in (("bootstrap", bootstrap), ("permutations", permutations), ("top", top)):
         if int(val) < 0:
             raise UserError(f"{label} must be >= 0, got {val}")
-
-
-def check_search(search: str, restarts: int | None, beam_width: int | None,
-                 anneal_steps: int | None, objective: str | None, target: str | None,
-                 bootstrap: int, permutations: int) -> dict | None:
-    """None for the exhaustive engine, else the search's validated parameters.
-
-    Search options with the exhaustive engine are refused (they would be
-    silently ignored), and so are what the searches do not support yet.
-    """
-    if search not in SEARCHES:
-        raise UserError(f"unknown search {search!r}: use {', '.join(SEARCHES)}")
-    given = [flag for flag, val in (("--restarts", restarts), ("--beam-width", beam_width),
-                                    ("--anneal-steps", anneal_steps),
-                                    ("--objective", objective)) if val is not None]
-    if search == "exhaustive":
-        if given:
-            raise UserError(f"{', '.join(given)} only apply to a search: add --search "
-                            "greedy, annealing or beam, or leave them out")
-        return None
-    if target is not None:
-        raise UserError(f"--target is not supported with --search {search} yet: "
-                        "leave one of them out")
-    if bootstrap or permutations:
-        raise UserError(f"--bootstrap and --permutations are not supported with --search "
-                        f"{search} yet: leave them out")
-    from .search import search_params
-
-    return search_params(search, restarts, beam_width, anneal_steps, objective)
 
 
 def check_exhaustive_size(n: int, min_order: int, max_order: int, targeted: bool) -> None:

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from ...analysis import (DEFAULT_BEAM_WIDTH, DEFAULT_OBJECTIVE, DEFAULT_RESTARTS,  # noqa: F401
+                         DEFAULT_STEPS, OBJECTIVES, SEARCHES, search_params)
 from ...errors import UserError
 from ..engine import _select_top, run_tasks
 from ..reference import oinfo_sets
@@ -27,13 +29,6 @@ from .beam import beam_extend
 from .evaluator import new_pool, new_state
 from .greedy import greedy_chains
 
-SEARCHES = ("exhaustive", "greedy", "annealing", "beam")
-OBJECTIVES = ("synergy", "redundancy", "both")
-#: defaults of the search parameters (AnalysisOptions leaves them None = these)
-DEFAULT_RESTARTS = {"greedy": 10, "annealing": 4, "beam": 1}
-DEFAULT_BEAM_WIDTH = 100
-DEFAULT_STEPS = 20_000
-DEFAULT_OBJECTIVE = "both"
 #: greedy and beam start from the best multiplets of order 3: found exhaustively
 #: when there are at most this many triplets (N <= ~490), else from a random sample
 START_EXHAUSTIVE_MAX = 20_000_000
@@ -52,37 +47,6 @@ class SearchResult:
     sets: dict[int, np.ndarray] = field(default_factory=dict)
     n_evaluations: int = 0
     params: dict[str, Any] = field(default_factory=dict)
-
-
-def search_params(method: str, restarts: int | None, beam_width: int | None,
-                  steps: int | None, objective: str | None) -> dict[str, Any]:
-    """The effective parameters of a search (defaults filled in), validated."""
-    if method not in SEARCHES or method == "exhaustive":
-        raise UserError(f"unknown search {method!r}: use greedy, annealing or beam")
-    objective = objective or DEFAULT_OBJECTIVE
-    if objective not in OBJECTIVES:
-        raise UserError(f"unknown objective {objective!r}: use synergy, redundancy or both")
-    p: dict[str, Any] = {"search": method, "objective": objective}
-    if method in ("greedy", "annealing"):
-        p["restarts"] = int(restarts if restarts is not None else DEFAULT_RESTARTS[method])
-        if p["restarts"] < 1:
-            raise UserError(f"--restarts must be >= 1, got {p['restarts']}")
-    elif restarts is not None:
-        raise UserError("--restarts applies to --search greedy or annealing, not beam "
-                        "(the beam's breadth is --beam-width)")
-    if method == "beam":
-        p["beam_width"] = int(beam_width if beam_width is not None else DEFAULT_BEAM_WIDTH)
-        if p["beam_width"] < 1:
-            raise UserError(f"--beam-width must be >= 1, got {p['beam_width']}")
-    elif beam_width is not None:
-        raise UserError(f"--beam-width applies to --search beam, not {method}")
-    if method == "annealing":
-        p["anneal_steps"] = int(steps if steps is not None else DEFAULT_STEPS)
-        if p["anneal_steps"] < 1:
-            raise UserError(f"--anneal-steps must be >= 1, got {p['anneal_steps']}")
-    elif steps is not None:
-        raise UserError(f"--anneal-steps applies to --search annealing, not {method}")
-    return p
 
 
 def _task_seed(seed: int, *parts: int) -> int:
