@@ -181,10 +181,31 @@ def _add_oinfo_options(p, kind: str = "OINFO.h5") -> None:
                    help="single-threaded workers: threads in-process, LocalCluster "
                         "processes, or Dask workers over Slurm jobs (default: cores)")
     p.add_argument("--seed", type=int, default=D.seed,
-                   help="seed for bootstrap resampling and permutations")
+                   help="seed for bootstrap resampling, permutations and searches")
     p.add_argument("--max-multiplets", type=int, default=D.max_multiplets, metavar="M",
                    help="refuse jobs with more multiplets than this (default 1e11, about an "
                         "hour on 2 cores); the count and a time estimate are logged first")
+    _add_search_options(p, D)
+
+
+def _add_search_options(p, D) -> None:
+    """--search and its parameters (issue 14); defaults from AnalysisOptions."""
+    from hpcneuro.analysis import OBJECTIVES, SEARCHES
+
+    g = p.add_argument_group("search past exhaustive reach")
+    g.add_argument("--search", choices=SEARCHES, default=D.search,
+                   help="exhaustive: every multiplet (default; refused above "
+                        "--max-multiplets, 1e11); greedy, annealing or beam: "
+                        "the --top best found by a search (not exhaustive)")
+    g.add_argument("--objective", choices=OBJECTIVES, default=D.objective,
+                   help="search for the most synergistic, most redundant or both (both)")
+    g.add_argument("--restarts", type=int, default=D.restarts,
+                   help="greedy: chains per sign (10); annealing: chains per order and "
+                        "sign (4)")
+    g.add_argument("--beam-width", type=int, default=D.beam_width,
+                   help="beam: multiplets kept per order and sign (100)")
+    g.add_argument("--anneal-steps", type=int, default=D.anneal_steps,
+                   help="annealing: proposals per chain (20000)")
 
 
 def _oinfo_kwargs(args: argparse.Namespace) -> dict:

@@ -216,9 +216,19 @@ SCHEMA: dict[str, Any] = {
         "scheduler": Field(str, _ANALYSIS.scheduler, "none, local, slurm or a scheduler address"),
         "n_workers": Field(int, _ANALYSIS.n_workers, "single-threaded workers (default: cores)",
                            check=_at_least(1)),
-        "seed": Field(int, _ANALYSIS.seed, "seed of bootstrap and permutations"),
+        "seed": Field(int, _ANALYSIS.seed, "seed of bootstrap, permutations and searches"),
         "max_multiplets": Field(int, _ANALYSIS.max_multiplets, "refuse larger exhaustive "
                                 "jobs (default 1e11)", check=_at_least(1)),
+        "search": Field(str, _ANALYSIS.search, "exhaustive, or a search past exhaustive "
+                        "reach: greedy, annealing, beam", choices=analysis.SEARCHES),
+        "objective": Field(str, _ANALYSIS.objective, "searches: synergy, redundancy or both",
+                           choices=analysis.OBJECTIVES),
+        "restarts": Field(int, _ANALYSIS.restarts, "greedy/annealing chains",
+                          check=_at_least(1)),
+        "beam_width": Field(int, _ANALYSIS.beam_width, "beam: multiplets kept per order",
+                            check=_at_least(1)),
+        "anneal_steps": Field(int, _ANALYSIS.anneal_steps, "annealing: proposals per chain",
+                              check=_at_least(1)),
     }, {}),
     "files": Field(dict, {}, "filled in (what you give is replaced): KEY PATH -> {path: as "
                              "written, sha256: of the contents} of every file the config "

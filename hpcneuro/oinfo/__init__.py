@@ -31,7 +31,7 @@ from .engine import (SMALL_JOB_COST, TASKS_PER_WORKER, Partial, _engine, load_sl
 from .estimators import (LN2, bias_offsets, copula_normalize, correlation_matrix,
                          entropy_bias, sinfo_offsets)
 from .inputs import (MAX_MULTIPLETS, MIN_EIGENVALUE, check_conditioning, check_job_size,
-                     check_options, check_sizes,
+                     check_options, check_search, check_sizes,
                      drop_degenerate, normalize_streamed, validate)
 from .kernel import kernel_oinfo, walk_unit
 from .plan import Unit, combinations_lex, count_multiplets, plan_units, unit_count
@@ -46,7 +46,7 @@ __all__ = [
     "copula_normalize", "correlation_matrix", "entropy_bias", "bias_offsets", "sinfo_offsets",
     "plan_units", "Unit", "unit_count", "count_multiplets", "combinations_lex", "Partial",
     "bh_fdr", "STORE_ALL_MAX", "HIST_BINS", "MIN_EIGENVALUE", "SMALL_JOB_COST",
-    "TASKS_PER_WORKER",
+    "TASKS_PER_WORKER", "MAX_MULTIPLETS",
 ]
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,9 @@ def compute_oinfo(data: Any, names: Sequence[str], min_order: int = 3,
                   gradient: bool = False, scheduler: str = "none", client: Any = None,
                   n_workers: int | None = None, seed: int = 0, progress: bool = False,
                   store_all_max: int = STORE_ALL_MAX, nan_policy: str = "raise",
-                  ci: float = 0.95, n_units: int | None = None,
+                  ci: float = 0.95, n_units: int | None = None, search: str = "exhaustive",
+                  restarts: int | None = None, beam_width: int | None = None,
+                  anneal_steps: int | None = None, objective: str | None = None,
                   max_multiplets: int | None = None) -> OInfoResult:
     """O-information of every multiplet of orders min_order..max_order.
 
@@ -79,17 +81,25 @@ def compute_oinfo(data: Any, names: Sequence[str], min_order: int = 3,
     Constant and duplicated columns are dropped with a logged warning.
     n_units: number of work units (default: from the problem size only, so
     results never depend on the number of workers).
-    max_multiplets: refuse jobs with more multiplets (default MAX_MULTIPLETS),
-    checked with the number of multiplets and a time estimate logged before any work.
+    search: "exhaustive" (every multiplet; refused above max_multiplets) or
+    "greedy" | "annealing" | "beam" (search/): the `top` best of each sign
+    of `objective` (synergy | redundancy | both) among the multiplets the
+    search evaluated, with restarts (greedy, annealing), beam_width (beam),
+    anneal_steps (annealing); None takes the search's default.
+    max_multiplets: refuse exhaustive jobs with more multiplets (default
+    MAX_MULTIPLETS), checked with the number of multiplets and a time estimate
+    logged before any work.
     """
     t0 = time.perf_counter()
     check_options(estimator, units, nan_policy, bootstrap, permutations, top, n_workers)
+    sparams = check_search(search, restarts, beam_width, anneal_steps, objective, target,
+                           bootstrap, permutations)
     x, names = validate(data, names, nan_policy)
     if target is not None and target not in names:
         raise UserError(f"unknown target column {target!r}; available: {', '.join(names)}")
-    # before the copula and the plan, whose cost grows with the job
-    check_job_size(len(names), min_order, max_order, target is not None,
-                   n_workers or os.cpu_count() or 1, max_multiplets)
+    if sparams is None:  # before the copula and the plan, whose cost grows with the job
+        check_job_size(len(names), min_order, max_order, target is not None,
+                       n_workers or os.cpu_count() or 1, max_multiplets)
     streamed = hasattr(x, "compute")
     if streamed:
         from ..tables import stream_correlation
@@ -118,6 +128,15 @@ def compute_oinfo(data: Any, names: Sequence[str], min_order: int = 3,
     scale = 1.0 / LN2 if units == "bits" else 1.0
     offset = bias_offsets(max_order, n_samples, bias_correct)
     orders = list(range(min_order, max_order + 1))
+    if sparams is not None:
+        return _search_oinfo(Rp, names, dropped, orders, sparams, top, offset, scale,
+                             n_samples, gradient, client, scheduler, n_workers, seed, t0,
+                             dict(estimator=estimator, bias_correct=bool(bias_correct),
+                                  units=units, n_samples=int(n_samples), target=target,
+                                  min_order=min_order, max_order=max_order, top=int(top),
+                                  store_all_max=int(store_all_max), bootstrap=0,
+                                  permutations=0, ci_level=float(ci), seed=int(seed)),
+                             bias_correct)
     hist_lo, hist_inv_w = hist_ranges(Rp, orders, root, offset, scale, seed)
     stored = tuple(k for k in orders if count_multiplets(n, k, target is not None) <= store_all_max)
     cfg = dict(min_order=min_order, max_order=max_order, offset=offset, scale=scale,
@@ -206,3 +225,55 @@ def _order_result(k: int, part: Partial, Rp: np.ndarray, perm: np.ndarray,
                     hist_counts=part.hist[k].copy(), multiplets=msets, oinfo=o,
                     tc=tc, dtc=dtc, complete=complete)
     return r, ReportedRows(np.ascontiguousarray(sets), colorder, o)
+
+
+def _search_oinfo(Rp, names, dropped, orders, sparams, top, offset, scale, n_samples,
+                  gradient, client, scheduler, n_workers, seed, t0, attrs, bias_correct):
+    """compute_oinfo for a search: reported rows per order, statistics over them only."""
+    from .search import run_search
+
+    threads = n_workers or os.cpu_count() or 1
+    # searches are many small tasks: a LocalCluster only pays off for big jobs, so
+    # "local" runs in-process threads unless a client is given (results are identical)
+    if client is None and scheduler == "local":
+        scheduler = "none"
+    ctx = contextlib.nullcontext(client) if client is not None else open_client(scheduler, n_workers)
+    soff = sinfo_offsets(max(orders), n_samples, bias_correct)
+    with ctx as cl:
+        found = run_search(Rp, sparams["search"], orders[0], orders[-1], int(top), sparams,
+                           seed, cl, threads)
+        t_engine = time.perf_counter() - t0
+        res_orders: dict[int, OrderResult] = {}
+        rows: dict[int, ReportedRows] = {}
+        for k in orders:
+            sets = np.ascontiguousarray(found.sets[k], dtype=np.int64).reshape(-1, k)
+            vals = oinfo_sets(Rp, sets) if len(sets) else np.zeros((0, 3))
+            o_plugin, tc_plugin = vals[:, 0], vals[:, 1]
+            o = (o_plugin + offset[k]) * scale
+            tc = 0.5 * (2.0 * tc_plugin - o_plugin + soff[k]) * scale + 0.5 * o
+            dtc = tc - o
+            order = np.lexsort(tuple(sets[:, q] for q in range(k - 1, -1, -1)) + (o,))
+            sets, o, tc, dtc = sets[order], o[order], tc[order], dtc[order]
+            if len(o):
+                lo, hi = float(o.min()), float(o.max())
+                span = max(hi - lo, 1e-12)
+                edges = np.linspace(lo - 1e-9 * span, hi + 1e-9 * span, HIST_BINS + 1)
+                counts = np.concatenate([[0], np.histogram(o, edges)[0], [0]]).astype(np.int64)
+            else:
+                edges, counts = np.zeros(HIST_BINS + 1), np.zeros(HIST_BINS + 2, np.int64)
+            res_orders[k] = OrderResult(
+                order=k, n_multiplets=len(o), n_synergistic=int((o < 0).sum()),
+                n_redundant=int((o > 0).sum()), mean=float(o.mean()) if len(o) else math.nan,
+                std=float(o.std()) if len(o) else math.nan,
+                min=float(o.min()) if len(o) else math.nan,
+                max=float(o.max()) if len(o) else math.nan, hist_edges=edges,
+                hist_counts=counts, multiplets=sets, oinfo=o, tc=tc, dtc=dtc, complete=False,
+                selection=sparams["search"])
+            rows[k] = ReportedRows(sets, np.broadcast_to(np.arange(k), sets.shape), o)
+        if gradient:
+            add_gradient(Rp, rows, {k: r.stats for k, r in res_orders.items()}, offset, scale)
+        n_workers_used = 0 if cl is None else len(cl.scheduler_info().get("workers", {}))
+    attrs = dict(attrs, **{k: v for k, v in sparams.items()}, exhaustive=False,
+                 n_evaluations=found.n_evaluations, n_workers=n_workers_used,
+                 engine_seconds=t_engine, seconds=time.perf_counter() - t0)
+    return OInfoResult(variables=list(names), orders=res_orders, attrs=attrs, dropped=dropped)

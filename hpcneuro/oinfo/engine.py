@@ -199,59 +199,16 @@ def _engine(R: np.ndarray, units: list[Unit], cfg: dict, client: Any,
     # caller (on a LocalCluster also host of the scheduler, on the same cores) handles
     # ~TASKS_PER_WORKER results per worker instead of every unit's. Merging is exact,
     # so neither the grouping nor the order of completion can change the results.
-    with contextlib.ExitStack() as stack:
-        if client is None:
-            # in-process: the kernel releases the GIL, so threads run units in
-            # parallel without a cluster's start-up cost
-            from concurrent.futures import ThreadPoolExecutor, as_completed
-
-            n_workers = cfg.get("threads") or 1
-            pool = stack.enter_context(ThreadPoolExecutor(max_workers=n_workers))
-
-            def submit(group: list[Unit]):
-                return pool.submit(_run_units, R, group, cfg)
-        else:
-            from distributed import as_completed
-
-            n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-            scattered = _Scattered(client, R)
-
-            def submit(group: list[Unit]):
-                return client.submit(_run_units, scattered.future(), group, cfg, pure=False)
-        per_task = max(1, len(units) // (TASKS_PER_WORKER * n_workers))
-        groups = [range(i, min(i + per_task, len(units)))
-                  for i in range(0, len(units), per_task)]
-        futs = {submit([units[i] for i in g]): g for g in groups}
-        lost = _lost_errors() if client is not None else ()
-        resubmits = 0
-        completed = as_completed(list(futs))
-        for fut in completed:
-            try:
-                part = fut.result()
-            except lost as exc:
-                # the worker (and maybe the scattered matrix) is gone: units are pure,
-                # so run the group again, on whatever workers there are now
-                group = futs.pop(fut)
-                resubmits += 1
-                if resubmits > MAX_LOST_ROUNDS * len(groups):
-                    raise EnvironmentProblem(
-                        f"Dask lost workers {resubmits} times during the O-information "
-                        f"run (last: {type(exc).__name__}); check the workers' memory and "
-                        "logs, or use --scheduler none") from None
-                log.warning("a Dask worker was lost (%s); running its units again",
-                            type(exc).__name__)
-                scattered.ensure(WORKER_WAIT_S)
-                new = submit([units[i] for i in group])
-                futs[new] = group
-                completed.add(new)
-                continue
-            group = futs[fut]
-            pieces[group[0]] = part.stored
-            acc = _merge(acc, part, top)
-            if bar is not None:
-                bar.update(sum(units[i].cost for i in group))
-            if client is not None:
-                fut.release()
+    per_task = max(1, len(units) // (TASKS_PER_WORKER * _n_workers(client, cfg)))
+    groups = [range(i, min(i + per_task, len(units)))
+              for i in range(0, len(units), per_task)]
+    for g, part in run_tasks(_run_units, R, [([units[i] for i in grp], cfg) for grp in groups],
+                             client, cfg.get("threads") or 1):
+        group = groups[g]
+        pieces[group[0]] = part.stored
+        acc = _merge(acc, part, top)
+        if bar is not None:
+            bar.update(sum(units[i].cost for i in group))
     if bar is not None:
         bar.close()
     assert acc is not None
@@ -308,6 +265,69 @@ def _lost_errors() -> tuple[type, ...]:
     except ImportError:  # older distributed: cancellation is CancelledError
         pass
     return tuple(errors)
+
+
+def _n_workers(client: Any, cfg: dict) -> int:
+    """Workers that will run tasks: the client's, or the in-process threads."""
+    if client is None:
+        return cfg.get("threads") or 1
+    return max(1, len(client.scheduler_info().get("workers", {})))
+
+
+def run_tasks(fn: Any, R: np.ndarray, args: list[tuple], client: Any,
+              threads: int = 1) -> Iterator[tuple[int, Any]]:
+    """Run fn(R, *args[i]) for every i on `threads` in-process threads (client None)
+    or on a Dask client, yielding (i, result) as they complete.
+
+    The one submission path of the package: the exhaustive engine and the
+    searches both go through it. R is scattered once to every worker; results
+    are released as soon as they are yielded. Callers merge exactly, so the
+    order of completion never changes a result. A task lost with its worker
+    (KilledWorker, cancelled with its input data) runs again, with R scattered
+    again if its copies are gone.
+    """
+    if client is None:
+        # in-process: the kernels release the GIL, so threads run in parallel without a
+        # cluster's start-up cost
+        from concurrent.futures import ThreadPoolExecutor, as_completed
+
+        with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+            futs = {pool.submit(fn, R, *a): i for i, a in enumerate(args)}
+            for fut in as_completed(list(futs)):
+                yield futs[fut], fut.result()
+        return
+    from distributed import as_completed
+
+    scattered = _Scattered(client, R)
+
+    def submit(i: int):
+        return client.submit(fn, scattered.future(), *args[i], pure=False)
+
+    futs = {submit(i): i for i in range(len(args))}
+    lost, resubmits = _lost_errors(), 0
+    completed = as_completed(list(futs))
+    for fut in completed:
+        try:
+            res = fut.result()
+        except lost as exc:
+            # the worker (and maybe the scattered matrix) is gone; tasks are pure, so
+            # run this one again on whatever workers there are now
+            i = futs.pop(fut)
+            resubmits += 1
+            if resubmits > MAX_LOST_ROUNDS * len(args):
+                raise EnvironmentProblem(
+                    f"Dask lost workers {resubmits} times during the O-information run "
+                    f"(last: {type(exc).__name__}); check the workers' memory and logs, "
+                    "or use --scheduler none") from None
+            log.warning("a Dask worker was lost (%s); running its task again",
+                        type(exc).__name__)
+            scattered.ensure(WORKER_WAIT_S)
+            new = submit(i)
+            futs[new] = i
+            completed.add(new)
+            continue
+        fut.release()
+        yield futs[fut], res
 
 
 def _concat_stored(pieces: list[dict], orders: Iterable[int]) -> dict:

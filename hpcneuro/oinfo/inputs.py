@@ -12,6 +12,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import UserError
+from ..analysis import check_search  # noqa: F401 - the engine's check of search options
 from .estimators import copula_normalize, correlation_matrix
 
 log = logging.getLogger(__name__)
@@ -143,8 +144,11 @@ def normalize_streamed(R: np.ndarray, names: list[str]) -> np.ndarray:
     return R
 
 
-#: the largest exhaustive job accepted unless the caller raises it: about an hour on two
-#: cores at SECONDS_PER_MULTIPLET; a cluster user raises it with --max-multiplets
+#: the largest exhaustive job (multiplets over all requested orders) accepted unless the
+#: caller raises it: ~1.4 core-hours at SECONDS_PER_MULTIPLET (minutes on a cluster node;
+#: the full N = 30 sweep is 1.07e9); anything larger (10,000 genes at orders 3..5: 8e17)
+#: would run for years or until killed, so it is refused with the advice to use a search
+#: or raise --max-multiplets
 MAX_MULTIPLETS = 10 ** 11
 #: engine time per multiplet and worker (bench_oinfo: 1.07e9 multiplets of N = 30 in
 #: 56 s on 2 workers, ~105 ns each; rounded up): the basis of the time estimate
@@ -170,8 +174,9 @@ def check_job_size(n: int, min_order: int, max_order: int | None, targeted: bool
         raise UserError(
             f"{count:.3g} multiplets over {n} variables (orders {min_order}.."
             f"{min(n, 5) if max_order is None else max_order}) is above the limit of "
-            f"{limit:.3g} (about {_duration(seconds)} on {n_workers} worker(s)): lower "
-            "--max-order, select fewer --columns, or raise --max-multiplets")
+            f"{limit:.3g} (about {_duration(seconds)} on {n_workers} worker(s)): choose a "
+            "search (--search greedy, annealing or beam), lower --max-order, select fewer "
+            "--columns, or raise --max-multiplets")
     log.info("%s multiplets to compute, about %s on %d worker(s)", f"{count:,}",
              _duration(seconds), n_workers)
     return count

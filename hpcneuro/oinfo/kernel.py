@@ -113,26 +113,9 @@ def _offer(keys, idxs, fill, thr, m, key, idx, d, v, cand, top):
 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "arcp"})
-def _log_prod_diag(DP, B, d, v, inv, e):
-    """log( e * prod_{j<d} (DP[d,j] + B[d,v,j]^2 * inv) ) = log(e prod diag(P')).
-
-    One plain product and one log: every factor is >= 1 and e > 0, so the
-    product cannot underflow, and an overflow (only for large, badly
-    conditioned multiplets) shows as a product above 1e300 and takes the
-    blocked path instead. The plain loop is ~20% faster for the small d of
-    most multiplets.
-    """
-    prod = e
-    for j in range(d):
-        prod *= DP[d, j] + B[d, v, j] * B[d, v, j] * inv
-    if prod < 1e300:
-        return math.log(prod)
-    return _log_prod_diag_blocked(DP, B, d, v, inv, e)
-
-
-@njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "arcp"})
 def _log_prod_diag_blocked(DP, B, d, v, inv, e):
-    """_log_prod_diag that cannot overflow.
+    """log( e * prod_{j<d} (DP[d,j] + B[d,v,j]^2 * inv) ) when the plain product
+    (walk_unit) exceeds 1e300: one that cannot overflow.
 
     Four accumulators break the multiply dependency chain. Every factor lies
     in [1, 1/MIN_EIGENVALUE] (inputs.py), so a block of 32 factors is finite unless the
@@ -190,6 +173,16 @@ def walk_unit(R, prefix, lo, hi, shallow, min_order, max_order, offset, scale,
     Orders with store_off[m] >= 0 also write every O, in visiting (=
     lexicographic) order, to store_buf[store_off[m]:], and log det R of the
     multiplet (from which TC and DTC follow) at the same place of store_logdet.
+
+    Structure (profiled, issue 14): a node is entered once; the O of all its
+    children S+v is computed in one loop and their statistics are folded in
+    one tight loop whose accumulators live in registers, then the walk
+    descends into each child that has children. Everything is in this one
+    function: a call to another numba function with array arguments costs
+    NRT reference-count atomics per array (about 10 ns per call here), which
+    was a quarter of the time per multiplet. Every O, sum, histogram bin and
+    heap entry is bit-identical to the node-at-a-time walk it replaced (same
+    operations in the same order per order m).
     """
     n = R.shape[0]
     K = max_order
@@ -202,135 +195,130 @@ def walk_unit(R, prefix, lo, hi, shallow, min_order, max_order, offset, scale,
     DP = np.zeros((K + 1, K))         # diag(P) of S
     LD = np.zeros(K + 1)              # log det R_S
     idx = np.zeros(K + 1, np.int64)   # elements of S
-    cur = np.zeros(K + 1, np.int64)
+    cur = np.zeros(K + 1, np.int64)   # next child to descend into, per depth
     end = np.zeros(K + 1, np.int64)
     cand = np.zeros(K + 1, np.int16)
     rsu = np.zeros(K)
-    # top == 0 disables the heaps: an infinite threshold never admits
+    tmp = np.zeros(n)                 # log(e prod diag P') of the children
     syn_thr = np.full(K + 1, np.inf if top == 0 else 0.0)
     red_thr = np.full(K + 1, np.inf if top == 0 else 0.0)
-
-    # descend along the prefix: state of depth d+1 from depth d with u appended
+    # descend along the prefix: state of depth d+1 from depth d with v appended
     for d in range(p):
-        u = prefix[d]
-        e_u = E[d, u]
-        inv = 1.0 / e_u
-        LD[d + 1] = LD[d] + math.log(e_u)
+        v = prefix[d]
+        e = E[d, v]
+        inv = 1.0 / e
+        LD[d + 1] = LD[d] + math.log(e)
         for j in range(d):
-            DP[d + 1, j] = DP[d, j] + B[d, u, j] * B[d, u, j] * inv
-            rsu[j] = R[idx[j], u]
+            DP[d + 1, j] = DP[d, j] + B[d, v, j] * B[d, v, j] * inv
+            rsu[j] = R[idx[j], v]
         DP[d + 1, d] = inv
-        idx[d] = u
-        for w in range(u + 1, n):
-            cov = R[w, u]
+        idx[d] = v
+        for w in range(v + 1, n):
+            cov = R[w, v]
             for j in range(d):
                 cov -= B[d, w, j] * rsu[j]
             c = cov * inv
             for j in range(d):
-                B[d + 1, w, j] = B[d, w, j] - c * B[d, u, j]
+                B[d + 1, w, j] = B[d, w, j] - c * B[d, v, j]
             B[d + 1, w, d] = c
             E[d + 1, w] = E[d, w] - c * cov
-
+    # elo..ehi: the children of the node just entered at depth d, not yet evaluated
     d = p
-    cur[d] = lo
-    end[d] = hi
+    elo = lo
+    ehi = hi
+    pending = True
     while True:
+        if pending:
+            pending = False
+            if d + 1 >= min_order:
+                m = d + 1
+                for v in range(elo, ehi):
+                    e = E[d, v]
+                    inv = 1.0 / e
+                    prod = e
+                    for j in range(d):
+                        prod *= DP[d, j] + B[d, v, j] * B[d, v, j] * inv
+                    if prod < 1e300:
+                        tmp[v] = math.log(prod)
+                    else:
+                        tmp[v] = _log_prod_diag_blocked(DP, B, d, v, inv, e)
+                cnt = 0
+                n_syn = 0
+                n_red = 0
+                s1 = fstats[m, 0]
+                s2 = fstats[m, 1]
+                omin = fstats[m, 2]
+                omax = fstats[m, 3]
+                lam = -LD[d]
+                off = offset[m]
+                hl = hist_lo[m]
+                hw = hist_inv_w[m]
+                st = syn_thr[m]
+                rt = red_thr[m]
+                for v in range(elo, ehi):
+                    o = (lam - 0.5 * tmp[v] + off) * scale
+                    if store_off[m] >= 0:
+                        store_buf[store_off[m]] = o
+                        store_logdet[store_off[m]] = LD[d] + math.log(E[d, v])
+                        store_off[m] += 1
+                    cnt += 1
+                    s1 += o
+                    s2 += o * o
+                    omin = min(omin, o)
+                    omax = max(omax, o)
+                    if nb > 0:
+                        h = min(max((o - hl) * hw + 1.0, 0.0), nb + 1.0)
+                        hist[m, int(h)] += 1
+                    n_syn += o < 0.0
+                    n_red += o > 0.0
+                    if -o >= st and o < 0.0:
+                        _offer(syn_key, syn_idx, syn_n, syn_thr, m, -o, idx, d, v, cand, top)
+                        st = syn_thr[m]
+                    if o >= rt and o > 0.0:
+                        _offer(red_key, red_idx, red_n, red_thr, m, o, idx, d, v, cand, top)
+                        rt = red_thr[m]
+                icount[m, 0] += cnt
+                icount[m, 1] += n_syn
+                icount[m, 2] += n_red
+                fstats[m, 0] = s1
+                fstats[m, 1] = s2
+                fstats[m, 2] = omin
+                fstats[m, 3] = omax
+            if d + 1 >= K or (shallow and d == p):
+                if d == p:
+                    break
+                d -= 1
+                continue
+            cur[d] = elo
+            end[d] = min(ehi, n - 1)
         if cur[d] >= end[d]:
             if d == p:
                 break
             d -= 1
             continue
-        if d + 1 == K and K >= min_order:
-            # the deepest level: every remaining candidate is a leaf. Most
-            # multiplets are here, so they get a tight loop whose per-order
-            # statistics live in registers instead of the shared arrays
-            m = K
-            cnt = 0
-            n_syn = 0
-            n_red = 0
-            s1 = 0.0
-            s2 = 0.0
-            omin = fstats[m, 2]
-            omax = fstats[m, 3]
-            for v in range(cur[d], end[d]):
-                e = E[d, v]
-                o = -LD[d] - 0.5 * _log_prod_diag(DP, B, d, v, 1.0 / e, e)
-                o = (o + offset[m]) * scale
-                if store_off[m] >= 0:
-                    store_buf[store_off[m]] = o
-                    store_logdet[store_off[m]] = LD[d] + math.log(e)
-                    store_off[m] += 1
-                cnt += 1
-                s1 += o
-                s2 += o * o
-                omin = min(omin, o)
-                omax = max(omax, o)
-                if nb > 0:
-                    h = min(max((o - hist_lo[m]) * hist_inv_w[m] + 1.0, 0.0), nb + 1.0)
-                    hist[m, int(h)] += 1
-                n_syn += o < 0.0
-                n_red += o > 0.0
-                if -o >= syn_thr[m] and o < 0.0:
-                    _offer(syn_key, syn_idx, syn_n, syn_thr, m, -o, idx, d, v, cand, top)
-                if o >= red_thr[m] and o > 0.0:
-                    _offer(red_key, red_idx, red_n, red_thr, m, o, idx, d, v, cand, top)
-            icount[m, 0] += cnt
-            icount[m, 1] += n_syn
-            icount[m, 2] += n_red
-            fstats[m, 0] += s1
-            fstats[m, 1] += s2
-            fstats[m, 2] = omin
-            fstats[m, 3] = omax
-            cur[d] = end[d]
-            continue
         v = cur[d]
         cur[d] += 1
-        m = d + 1
         e = E[d, v]
         inv = 1.0 / e
-        if m >= min_order:
-            o = -LD[d] - 0.5 * _log_prod_diag(DP, B, d, v, inv, e)
-            o = (o + offset[m]) * scale
-            if store_off[m] >= 0:
-                store_buf[store_off[m]] = o
-                store_logdet[store_off[m]] = LD[d] + math.log(e)
-                store_off[m] += 1
-            icount[m, 0] += 1
-            fstats[m, 0] += o
-            fstats[m, 1] += o * o
-            fstats[m, 2] = min(fstats[m, 2], o)
-            fstats[m, 3] = max(fstats[m, 3], o)
-            if nb > 0:
-                h = min(max((o - hist_lo[m]) * hist_inv_w[m] + 1.0, 0.0), nb + 1.0)
-                hist[m, int(h)] += 1
-            icount[m, 1] += o < 0.0
-            icount[m, 2] += o > 0.0
-            # thresholds are 0 until a heap is full, then its worst key: the
-            # compare is almost always false, so it predicts well
-            if -o >= syn_thr[m] and o < 0.0:
-                _offer(syn_key, syn_idx, syn_n, syn_thr, m, -o, idx, d, v, cand, top)
-            if o >= red_thr[m] and o > 0.0:
-                _offer(red_key, red_idx, red_n, red_thr, m, o, idx, d, v, cand, top)
-        if m < K and v < n - 1 and not (shallow and d == p):
-            # descend into S + v
-            LD[d + 1] = LD[d] + math.log(e)
+        LD[d + 1] = LD[d] + math.log(e)
+        for j in range(d):
+            DP[d + 1, j] = DP[d, j] + B[d, v, j] * B[d, v, j] * inv
+            rsu[j] = R[idx[j], v]
+        DP[d + 1, d] = inv
+        idx[d] = v
+        for w in range(v + 1, n):
+            cov = R[w, v]
             for j in range(d):
-                DP[d + 1, j] = DP[d, j] + B[d, v, j] * B[d, v, j] * inv
-                rsu[j] = R[idx[j], v]
-            DP[d + 1, d] = inv
-            idx[d] = v
-            for w in range(v + 1, n):
-                cov = R[w, v]
-                for j in range(d):
-                    cov -= B[d, w, j] * rsu[j]
-                c = cov * inv
-                for j in range(d):
-                    B[d + 1, w, j] = B[d, w, j] - c * B[d, v, j]
-                B[d + 1, w, d] = c
-                E[d + 1, w] = E[d, w] - c * cov
-            d += 1
-            cur[d] = v + 1
-            end[d] = n
+                cov -= B[d, w, j] * rsu[j]
+            c = cov * inv
+            for j in range(d):
+                B[d + 1, w, j] = B[d, w, j] - c * B[d, v, j]
+            B[d + 1, w, d] = c
+            E[d + 1, w] = E[d, w] - c * cov
+        d += 1
+        elo = v + 1
+        ehi = n
+        pending = True
 
 
 def kernel_oinfo(R: np.ndarray, sets: Sequence[Sequence[int]]) -> np.ndarray:

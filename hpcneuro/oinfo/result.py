@@ -6,7 +6,7 @@ OINFO.h5 layout (README "Files"):
 - ``summary``: one row per order: order, n_multiplets, n_synergistic (O < 0),
   n_redundant (O > 0), mean, min, max, std, plus mean_ci_low, mean_ci_high
   with a bootstrap; it always covers every multiplet of the order;
-- ``order_K/``: attrs ``complete`` and ``selection`` ("all" | "top");
+- ``order_K/``: attrs ``complete`` and ``selection`` ("all" | "top" | a search's name);
   ``multiplets`` int32 (M, K) ascending within rows; ``oinfo``, ``tc``,
   ``dtc`` float64 (M,); ``hist_edges`` (65,), ``hist_counts`` int64 (66,)
   (underflow first, overflow last); optional ``ci_low``, ``ci_high``,
@@ -101,6 +101,9 @@ class OrderResult:
     dtc: np.ndarray
     complete: bool
     stats: OrderStats = field(default_factory=OrderStats)
+    #: how the rows were chosen: None means "all" if complete else "top" (the
+    #: exhaustive engine); a search's name ("greedy", "annealing", "beam") otherwise
+    selection: str | None = None
 
     # shorthands for the statistics (read-only; they live in `stats`)
     ci_low = property(lambda self: self.stats.ci_low)
@@ -174,7 +177,7 @@ class OInfoResult:
             r = self.orders[k]
             g = f.create_group(f"order_{k}")
             g.attrs["complete"] = r.complete
-            g.attrs["selection"] = "all" if r.complete else "top"
+            g.attrs["selection"] = r.selection or ("all" if r.complete else "top")
             g.create_dataset("multiplets", data=r.multiplets.astype(np.int32).reshape(-1, k))
             for name in ORDER_ARRAYS:
                 g.create_dataset(name, data=getattr(r, name))
@@ -238,7 +241,8 @@ class OInfoResult:
                 n_redundant=int(row["n_redundant"]), mean=float(row["mean"]),
                 std=float(row["std"]), min=float(row["min"]), max=float(row["max"]),
                 multiplets=g["multiplets"][()].astype(np.int64).reshape(-1, k),
-                complete=bool(g.attrs["complete"]), stats=stats, **arrays)
+                complete=bool(g.attrs["complete"]), stats=stats,
+                selection=str(g.attrs.get("selection", "")) or None, **arrays)
         dropped = dropped_text.split(",") if dropped_text else []
         return cls(variables=variables, orders=orders, attrs=attrs, dropped=dropped)
 
@@ -249,8 +253,16 @@ class OInfoResult:
                 f"{', bias-corrected' if self.attrs.get('bias_correct') else ''}"
                 f"{', target ' + str(self.attrs['target']) if self.attrs.get('target') else ''}"
                 f"), {self.attrs.get('n_samples')} samples, {len(self.variables)} variables")
-        lines = [head,
-                 f"{'order':>5} {'n':>14} {'synergistic':>12} {'redundant':>12} "
+        lines = [head]
+        if self.attrs.get("search", "exhaustive") != "exhaustive":
+            params = ", ".join(f"{k} {self.attrs[k]}" for k in
+                               ("objective", "restarts", "beam_width", "anneal_steps")
+                               if k in self.attrs)
+            lines.append(f"search {self.attrs['search']} ({params}): NOT exhaustive; "
+                         f"{self.attrs.get('n_evaluations', 0):,} multiplets evaluated; "
+                         "rows are the best found, and n, mean, min, max cover the reported "
+                         "multiplets only")
+        lines += [f"{'order':>5} {'n':>14} {'synergistic':>12} {'redundant':>12} "
                  f"{'mean':>10} {'min':>10} {'max':>10}  most synergistic | most redundant"]
         for k in sorted(self.orders):
             r = self.orders[k]
