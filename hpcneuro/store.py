@@ -167,6 +167,16 @@ def versions() -> dict[str, str]:
 
 # --- writing -----------------------------------------------------------------------------
 
+def _allocated_now():
+    """Dataset creation properties: space allocated (and filled) when the file is made, as
+    parallel HDF5 always does, so a file created by one process behaves the same."""
+    from h5py import h5d, h5p
+
+    dcpl = h5p.create(h5p.DATASET_CREATE)
+    dcpl.set_alloc_time(h5d.ALLOC_TIME_EARLY)
+    return dcpl
+
+
 class ResultsStore:
     """An open RESULTS.h5 for writing; every rank holds one (collective open and close
     under MPI)."""
@@ -182,10 +192,20 @@ class ResultsStore:
         dims = {"N": cfg["sampling"]["n_samples"], "P": len(params), "F": len(features)}
         names = {"params": params, "features": features}
         f = _open(path, "w", comm)
+        try:
+            cls._lay_out(f, cfg, dims, names)
+        except BaseException:
+            f.close()  # closes every object of the file: nothing left for HDF5 to trip on
+            raise
+        return cls(f)
+
+    @staticmethod
+    def _lay_out(f, cfg: dict, dims: dict[str, int], names: dict[str, list[str]]) -> None:
+        """Every dataset at full size, the root attributes, flushed."""
         # contiguous, allocated now: later independent writes never touch metadata
         for field in FIELDS:
             ds = f.create_dataset(field.name, field.size(dims), field.dtype,
-                                  fillvalue=field.fill)
+                                  fillvalue=field.fill, dcpl=_allocated_now())
             if field.name in names:
                 ds.attrs["names"] = names[field.name]
         every = cfg["simulation"]["store_traces_every"]
@@ -198,11 +218,11 @@ class ResultsStore:
                 if protocol["type"] == "rheobase":
                     continue
                 points = int(round(protocol["tstop"] / cfg["simulation"]["record_dt"])) + 1
-                group.create_dataset(protocol["name"], (rows, points), "f4", fillvalue=np.nan)
+                group.create_dataset(protocol["name"], (rows, points), "f4", fillvalue=np.nan,
+                                     dcpl=_allocated_now())
         for key, value in _root_attributes(cfg).items():
             f.attrs[key] = value
         f.flush()
-        return cls(f)
 
     @classmethod
     def open(cls, path: str, comm=None) -> "ResultsStore":

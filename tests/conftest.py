@@ -61,6 +61,29 @@ def pytest_runtest_setup(item) -> None:
         require_slurm()
 
 
+def mount_tmpfs(folder: Path, options: str) -> Path:
+    """A real tmpfs at ``folder`` (e.g. 'size=1m' for a full disk, 'ro' for read-only);
+    needs root. Unmount with :func:`unmount`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
+                          capture_output=True, text=True)
+    require("a tmpfs mount", proc.returncode == 0,
+            f"mount -t tmpfs needs root ({proc.stderr.strip()})")
+    return folder
+
+
+def unmount(folder: Path) -> None:
+    subprocess.run(["umount", "-l", str(folder)], check=False, capture_output=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 1 MB filesystem (tmpfs), unmounted afterwards."""
+    disk = mount_tmpfs(tmp_path / "disk", "size=1m")
+    yield disk
+    unmount(disk)
+
+
 # a user mechanism: a second leak conductance
 LEAK_MOD = ("NEURON { SUFFIX leak2 NONSPECIFIC_CURRENT i RANGE g, e }\n"
             "PARAMETER { g = 1e-4 (S/cm2) e = -70 (mV) }\nASSIGNED { v (mV) i (mA/cm2) }\n"

@@ -85,8 +85,6 @@ def extract_oinfo(path: str | os.PathLike, group: str, out: str | os.PathLike) -
 
     from hpcneuro.errors import UserError
     from hpcneuro.oinfo.result import OInfoResult
-    from hpcneuro.outputs import atomic_path
-
     with h5py.File(path, "r") as f:
         names = {str(g.attrs.get("label", label_of(k))): k for k, g in f["oinfo"].items()}
         if group not in names:
@@ -94,8 +92,7 @@ def extract_oinfo(path: str | os.PathLike, group: str, out: str | os.PathLike) -
         res = OInfoResult.read_group(f["oinfo"][names[group]])
     for k in GROUP_ATTRS:
         res.attrs.pop(k, None)
-    with atomic_path(out) as tmp:
-        res.write(tmp)
+    res.write(out)  # atomic itself
     return Path(out)
 
 
@@ -129,11 +126,10 @@ class GenesResult:
         """Write GENES.h5 atomically (temporary name, renamed when complete)."""
         import h5py
 
-        from hpcneuro.outputs import atomic_path
+        from hpcneuro.outputs import write_h5_image
 
-        with atomic_path(path) as tmp:
-            with h5py.File(tmp, "w") as f:
-                self._write(h5py, f)
+        with write_h5_image(path) as f:
+            self._write(h5py, f)
 
     def _write(self, h5py, f) -> None:
         f.attrs["kind"] = KIND

@@ -146,10 +146,9 @@ class OInfoResult:
         """Write OINFO.h5 (layout in this module's docstring and README "Files")."""
         import h5py
 
-        from hpcneuro.outputs import atomic_path
+        from hpcneuro.outputs import write_h5_image
 
-        # a kill or a full disk mid-write leaves the previous file as it was
-        with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        with write_h5_image(path) as f:
             self.write_group(f)
 
     def write_group(self, f: Any) -> None:
