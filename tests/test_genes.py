@@ -779,3 +779,72 @@ def test_simulate_samples_the_gene_correlation_and_a_changed_genes_file_refuses_
     assert proc.returncode == 2
     assert "changed: sampling.correlation_from.genes (file contents)" in proc.stderr
     assert (tmp_path / "moved" / "results.h5").read_bytes() == before
+
+
+# --------------------------------------------------------------------- hpcneuro report
+
+def assert_page_images_are_pngs(page) -> list[str]:
+    """Every <img src> of the page exists next to it and is a PNG; returns the names."""
+    import re
+
+    images = re.findall(r'<img src="([^"]+)"', page.read_text())
+    assert images
+    for name in images:
+        f = page.parent / name
+        assert f.is_file(), name
+        assert f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    return images
+
+
+@needs_data
+def test_report_of_a_genes_file_is_written_next_to_it(patchseq_genes, tmp_path, capsys):
+    import shutil
+
+    genes = tmp_path / "m1.h5"
+    shutil.copy(patchseq_genes, genes)
+    assert main(["report", str(genes)]) == 0
+    page = tmp_path / "m1-report" / "index.html"
+    assert capsys.readouterr().out.strip() == str(page)
+    images = assert_page_images_are_pngs(page)
+    assert images == ["genes_heatmap.png", "genes_pca.png", "genes_oinfo.png"]  # no subset
+    assert "Sst" in page.read_text()
+    # not a GENES.h5, or missing: one line, exit 2, nothing written
+    other = tmp_path / "x.h5"
+    with h5py.File(other, "w"):
+        pass
+    assert main(["report", str(other)]) == 2
+    assert_one_line_error(capsys.readouterr().err, "x.h5 is not a GENES.h5")
+    assert main(["report", str(tmp_path / "nope.h5")]) == 2
+    assert_one_line_error(capsys.readouterr().err, "no such run folder or GENES.h5")
+    assert not (tmp_path / "x-report").exists() and not (tmp_path / "nope-report").exists()
+
+
+def test_report_of_a_synthetic_genes_file_has_the_subset_figure(tmp_path, capsys):
+    df, labels = synthetic_counts(80, groups=("A", "B"), marker=("Kcnc1",))
+    counts, meta = write_pair(tmp_path, df, labels)
+    assert _run(tmp_path, counts, meta) == 0
+    assert main(["report", str(tmp_path / "genes.h5")]) == 0
+    images = assert_page_images_are_pngs(tmp_path / "genes-report" / "index.html")
+    assert "genes_subset.png" in images
+
+
+@needs_data
+def test_run_report_includes_the_genes_figures_when_the_folder_has_genes_h5(
+        patchseq_genes, tmp_path):
+    """A campaign sampled from its genes: RUNDIR holds results.h5 and genes.h5, and the
+    run report shows both."""
+    from conftest import run_cli
+
+    rundir = tmp_path / "run"
+    cfg = cortical_campaign(rundir, patchseq_genes, n=100)
+    assert run_cli("simulate", cfg, "-o", rundir / "results.h5").returncode == 0
+    proc = run_cli("report", rundir)
+    assert proc.returncode == 0, proc.stderr
+    page = rundir / "report" / "index.html"
+    images = assert_page_images_are_pngs(page)
+    assert "parameters.png" in images and "genes_heatmap.png" in images
+    assert "Gene expression" in page.read_text()
+    # a folder with only a GENES.h5 gets the genes report
+    (rundir / "results.h5").unlink()
+    assert run_cli("report", rundir).returncode == 0
+    assert assert_page_images_are_pngs(page)[0] == "genes_heatmap.png"
