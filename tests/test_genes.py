@@ -848,3 +848,49 @@ def test_run_report_includes_the_genes_figures_when_the_folder_has_genes_h5(
     (rundir / "results.h5").unlink()
     assert run_cli("report", rundir).returncode == 0
     assert assert_page_images_are_pngs(page)[0] == "genes_heatmap.png"
+
+
+# --------------------------------------------------------------------- the rest of the list
+
+def test_genes_command_on_h5ad_labels_from_obs_min_genes_and_normalize_none(tmp_path, capsys):
+    """`hpcneuro genes x.h5ad`: no --metadata (labels from obs), counts from a layer or
+    normalised values from X (--normalize none; cpm-log1p refuses them), --min-genes."""
+    import anndata
+
+    from hpcneuro.genes.result import GenesResult
+
+    df, labels = synthetic_counts(90, groups=("A", "B"))
+    x = df.to_numpy().astype(np.float32)
+    x[:5, 3:] = 0  # 5 cells with only 3 detected genes
+    ad = anndata.AnnData(X=np.log1p(x), obs=pd.DataFrame({"family": labels}, index=df.index),
+                         var=pd.DataFrame(index=df.columns))
+    ad.layers["counts"] = x
+    path = tmp_path / "cells.h5ad"
+    ad.write_h5ad(path)
+    common = ["--group-by", "family", "--top-variable", "6", "--max-order", "3",
+              "--bootstrap", "0", "--shuffles", "0", "--no-subset"]
+    out = tmp_path / "g.h5"
+    assert main(["genes", str(path), "-o", str(out), "--layer", "counts", "--min-genes", "10",
+                 *common]) == 0
+    assert "excluded 5 cells with fewer than 10 detected genes" in capsys.readouterr().out
+    res = GenesResult.read(out)
+    assert len(res.cell_ids) == 85 and set(res.cell_groups) == {"A", "B"}
+    assert list(res.oinfo)[0] == "all cells" and set(res.oinfo) == {"all cells", "A", "B"}
+    # X is log-normalised: cpm-log1p refuses it, --normalize none takes it as it is
+    assert main(["genes", str(path), "-o", str(tmp_path / "n.h5"), *common]) == 2
+    assert_one_line_error(capsys.readouterr().err, "non-integer count")
+    assert not (tmp_path / "n.h5").exists()
+    assert main(["genes", str(path), "-o", str(tmp_path / "n.h5"), "--normalize", "none",
+                 *common]) == 0
+    res = GenesResult.read(tmp_path / "n.h5")
+    j = list(df.columns).index(str(res.channels["symbol"][0]))
+    np.testing.assert_allclose(res.expression[:, 0], np.log1p(x[:, j]), rtol=1e-6)
+
+
+def test_genes_option_naming_a_missing_file_says_so(tmp_path, capsys):
+    df, labels = synthetic_counts(40)
+    counts, meta = write_pair(tmp_path, df, labels)
+    assert main(["genes", str(counts), "-o", str(tmp_path / "g.h5"), "--metadata", str(meta),
+                 "--genes", str(tmp_path / "mine.txt")]) == 2
+    assert_one_line_error(capsys.readouterr().err, "mine.txt: no such file")
+    assert not (tmp_path / "g.h5").exists()
