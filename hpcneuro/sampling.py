@@ -27,7 +27,8 @@ constants. It is a bijection of i for a fixed key, is evaluated with vectorised 
 numpy arithmetic (no Python loop per sample), and its top 53 bits give a double in the
 open interval (0, 1). Seeds are taken modulo 2**64.
 
-Correlated ensembles (``correlation`` or ``modules``; methods uniform, sobol, lhs) use a
+Correlated ensembles (``correlation``, ``modules``, or ``correlation_from`` a GENES.h5
+group, see :mod:`hpcneuro.genes.correlation`; methods uniform, sobol, lhs) use a
 Gaussian copula: u -> z = Phi^-1(u) -> z L^T -> Phi(.) -> physical, with L the Cholesky
 factor of the Pearson matrix 2 sin(pi rho_s / 6) that yields the requested Spearman rank
 correlations rho_s. Only parameters with a non-zero correlation pass through the copula;
