@@ -405,15 +405,22 @@ def cmd_report(args: argparse.Namespace) -> int:
     from hpcneuro import report
 
     _setup_logging()
-    print(report.build(Path(args.rundir)))
+    path = Path(args.rundir)
+    if not path.exists():
+        raise UserError(f"{path}: no such run folder or GENES.h5")
+    print(report.build_genes(path) if path.is_file() else report.build(path))
     return 0
 
 
 def _add_report(sub) -> None:
-    p = sub.add_parser("report", help="figures and an HTML page for a run folder",
-                       description="Plot a run folder's results.h5 (and oinfo.h5 if present) "
-                                   "into RUNDIR/report/: PNG figures and index.html.")
-    p.add_argument("rundir", help="folder holding results.h5 (and oinfo.h5)")
+    p = sub.add_parser("report", help="figures and an HTML page for a run folder or a GENES.h5",
+                       description="Plot a run folder's results.h5 (and oinfo.h5, genes.h5 if "
+                                   "present) into RUNDIR/report/: PNG figures and index.html. "
+                                   "Given a GENES.h5 file instead, write its gene-expression "
+                                   "report into GENES-report/ next to it (genes.h5 -> "
+                                   "genes-report/index.html).")
+    p.add_argument("rundir", metavar="RUNDIR|GENES.h5",
+                   help="folder holding results.h5 (and oinfo.h5, genes.h5), or a GENES.h5")
     p.set_defaults(func=cmd_report)
 
 

@@ -10,7 +10,7 @@ The validated config is a plain nested ``dict`` (JSON-compatible): it is stored 
 in the results file. Its paths are made absolute for the run; ``files`` records each
 named file as written and its contents' sha256, and :func:`config_hash` hashes the
 config as written plus those contents, to decide whether a file can be resumed (a
-moved campaign folder can; an edited morphology, .mod file or table cannot).
+moved campaign folder can; an edited morphology, .mod file, table or GENES.h5 cannot).
 """
 
 from __future__ import annotations
@@ -172,6 +172,12 @@ SCHEMA: dict[str, Any] = {
         }), [], "groups of coregulated parameters (a block correlation matrix)"),
         "table": Field(str, None, "table only: CSV/TSV/.npy/FILE.h5:/dataset with one column "
                                   "per parameter name"),
+        "correlation_from": Field({
+            "genes": Field(str, doc="a GENES.h5 written by hpcneuro genes"),
+            "group": Field(str, doc="one of its groups (--group-by labels), or 'all cells'"),
+            "matrix": Field(ListOf(ListOf(float)), None, "filled in (what you give is "
+                            "replaced): the P x P Spearman matrix built from the genes"),
+        }, None, "the correlation of the gbar parameters from a group's channel genes"),
     }),
     "protocols": Field(ListOf(PROTOCOL, 1)),
     "features": Field(ListOf(str), [], "PROTOCOL.FEATURE names (eFEL features)"),
@@ -295,7 +301,7 @@ def _validate_mapping(data: dict, schema: dict, path: str) -> dict:
             if field.default is _REQUIRED:
                 raise ConfigError(here, f"is required ({field.doc or _type_name(field.kind)})")
             value = copy.deepcopy(field.default)
-            if isinstance(field.kind, dict):
+            if isinstance(field.kind, dict) and value is not None:
                 value = _validate_mapping(value, field.kind, here)
             out[key] = value
             continue
@@ -487,11 +493,16 @@ def _check_semantics(cfg: dict, base_dir: Path) -> None:
     from hpcneuro.tables import table_file
 
     written_table = cfg["sampling"]["table"]
+    from_genes = cfg["sampling"]["correlation_from"]
+    written_genes = from_genes["genes"] if from_genes else None
     validate_sampling(cfg["sampling"], cfg["parameters"], base_dir)
     if cfg["sampling"]["method"] == "table":  # validate_sampling made the path absolute
         files["sampling.table"] = {
             "path": written_table,
             "sha256": file_sha256(Path(table_file(cfg["sampling"]["table"])))}
+    if from_genes:  # made absolute too; its matrix is derived, see identity
+        files["sampling.correlation_from.genes"] = {
+            "path": written_genes, "sha256": file_sha256(from_genes["genes"])}
     cfg["files"] = files
 
     sim = cfg["simulation"]
@@ -649,6 +660,11 @@ def _key_parts(key: str) -> list[str | int]:
             for p in re.findall(r"\[\d+\]|[^.\[\]]+", key)]
 
 
+#: filled-in keys computed from a named file's contents: left out of the identity, which
+#: has the file's sha256 instead (a changed GENES.h5 reads "... (file contents)")
+DERIVED = ("sampling.correlation_from.matrix",)
+
+
 def identity(cfg: dict) -> tuple[dict, dict[str, str]]:
     """What a campaign is, independent of where its folder lies.
 
@@ -659,6 +675,14 @@ def identity(cfg: dict) -> tuple[dict, dict[str, str]]:
     """
     out = copy.deepcopy(cfg)
     files = out.pop("files", None) or {}
+    # derived from a named file (hashed below) by hpcneuro itself, not written by the user
+    for derived in DERIVED:
+        *parents, last = _key_parts(derived)
+        node = out
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(last, None)
     for key, entry in files.items():
         *parents, last = _key_parts(key)
         node = out
@@ -704,13 +728,15 @@ def _diff(old: Any, new: Any, path: str) -> list[str]:
 
 
 def input_files(cfg: dict) -> list[str]:
-    """The files a resolved campaign reads (morphology, parameter table): an output must
-    never be one of them."""
+    """The files a resolved campaign reads (morphology, parameter table, GENES.h5): an
+    output must never be one of them."""
     from hpcneuro.tables import table_file
 
     out = [cfg["model"]["morphology"]] if cfg["model"]["morphology"] else []
     if cfg["sampling"]["method"] == "table":
         out.append(table_file(cfg["sampling"]["table"]))
+    if cfg["sampling"].get("correlation_from"):
+        out.append(cfg["sampling"]["correlation_from"]["genes"])
     return out
 
 

@@ -1,7 +1,8 @@
 """Report of a run folder: figures (PNG) and one HTML page.
 
-Reads ``RUNDIR/results.h5`` and, if present, ``RUNDIR/oinfo.h5``; writes
-``RUNDIR/report/index.html`` with the figures next to it.
+Reads ``RUNDIR/results.h5`` and, if present, ``RUNDIR/oinfo.h5`` and
+``RUNDIR/genes.h5``; writes ``RUNDIR/report/index.html`` with the figures next to it.
+:func:`build_genes` reports a GENES.h5 file alone, in ``GENES-report/`` next to it.
 """
 
 from __future__ import annotations
@@ -149,6 +150,9 @@ def _fmt(x) -> str:
 def build(rundir: Path) -> Path:
     """Write ``rundir/report/index.html`` and its figures; return the page's path."""
     results = rundir / "results.h5"
+    genes_file = rundir / GENES_FILE
+    if not results.exists() and genes_file.exists():
+        return build_genes(genes_file, rundir / "report")
     if not results.exists():
         raise UserError(f"{rundir}: no results.h5 here; run 'hpcneuro run' or 'hpcneuro "
                         "simulate -o RUNDIR/results.h5' first")
@@ -177,6 +181,10 @@ def build(rundir: Path) -> Path:
     oinfo_file = rundir / "oinfo.h5"
     if oinfo_file.exists():
         sections += oinfo_sections(oinfo_file, out)
+    if genes_file.exists():
+        from hpcneuro.genes.figures import genes_figures
+
+        sections.append(genes_figures(genes_file, out))
     sections.append("<h2>Provenance</h2>" + _table(["", ""], list(versions.items()))
                     + f"<pre>{html.escape(json.dumps(cfg, indent=1))}</pre>")
     style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;} "
@@ -187,5 +195,29 @@ def build(rundir: Path) -> Path:
     write_text(page, f"<!doctype html><html><head><meta charset='utf-8'><title>hpcneuro "
                     f"{html.escape(cfg['name'])}</title><style>{style}</style></head><body>"
                     + "\n".join(sections) + "</body></html>")
+    log.info("report written to %s", page)
+    return page
+
+
+#: a run folder's gene-expression analysis (``hpcneuro genes ... -o RUNDIR/genes.h5``)
+GENES_FILE = "genes.h5"
+
+
+def genes_report_dir(path: Path) -> Path:
+    """Where the standalone report of a GENES.h5 goes: ``NAME-report/`` next to it."""
+    return path.with_name(f"{path.stem}-report")
+
+
+def build_genes(path: Path, out: Path | None = None) -> Path:
+    """The report of a GENES.h5 alone (``out``: default :func:`genes_report_dir`)."""
+    from hpcneuro.genes.figures import build_genes_report
+    from hpcneuro.genes.result import is_genes_file
+    from hpcneuro.store import is_results_file
+
+    if not is_genes_file(path):
+        hint = (f"a results file: give its folder, hpcneuro report {path.parent}"
+                if is_results_file(path) else "not a GENES.h5 written by hpcneuro genes")
+        raise UserError(f"{path} is {hint}")
+    page = build_genes_report(path, out or genes_report_dir(path))
     log.info("report written to %s", page)
     return page

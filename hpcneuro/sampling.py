@@ -27,7 +27,8 @@ constants. It is a bijection of i for a fixed key, is evaluated with vectorised 
 numpy arithmetic (no Python loop per sample), and its top 53 bits give a double in the
 open interval (0, 1). Seeds are taken modulo 2**64.
 
-Correlated ensembles (``correlation`` or ``modules``; methods uniform, sobol, lhs) use a
+Correlated ensembles (``correlation``, ``modules``, or ``correlation_from`` a GENES.h5
+group, see :mod:`hpcneuro.genes.correlation`; methods uniform, sobol, lhs) use a
 Gaussian copula: u -> z = Phi^-1(u) -> z L^T -> Phi(.) -> physical, with L the Cholesky
 factor of the Pearson matrix 2 sin(pi rho_s / 6) that yields the requested Spearman rank
 correlations rho_s. Only parameters with a non-zero correlation pass through the copula;
@@ -241,9 +242,13 @@ def spearman_to_pearson(rho_s: np.ndarray) -> np.ndarray:
 
 
 def target_correlation(sampling: dict, parameters: list[dict]) -> np.ndarray | None:
-    """Requested Spearman matrix (P, P) from ``correlation`` or ``modules``; None if neither."""
+    """Requested Spearman matrix (P, P) from ``correlation``, ``modules`` or
+    ``correlation_from`` (its ``matrix``, filled in by :func:`validate_sampling`); None
+    if none."""
     if sampling.get("correlation") is not None:
         return np.array(sampling["correlation"], dtype=np.float64)
+    if (sampling.get("correlation_from") or {}).get("matrix") is not None:
+        return np.array(sampling["correlation_from"]["matrix"], dtype=np.float64)
     modules = sampling.get("modules") or []
     if not modules:
         return None
@@ -438,6 +443,7 @@ def validate_sampling(sampling: dict, parameters: list[dict], base_dir) -> None:
     P = len(names)
     modules = sampling.get("modules") or []
     correlation = sampling.get("correlation")
+    from_genes = sampling.get("correlation_from")
 
     # keys that belong to another method
     if sampling.get("points_per_axis") is not None and method != "grid":
@@ -446,7 +452,8 @@ def validate_sampling(sampling: dict, parameters: list[dict], base_dir) -> None:
     if sampling.get("table") is not None and method != "table":
         raise ConfigError("sampling.table", f"only applies to method table (method is "
                           f"{method}); remove it or set method: table")
-    for key, given in (("correlation", correlation is not None), ("modules", bool(modules))):
+    for key, given in (("correlation", correlation is not None), ("modules", bool(modules)),
+                       ("correlation_from", from_genes is not None)):
         if given and method not in _METHODS_WITH_COPULA:
             why = ("a grid's points are fixed" if method == "grid"
                    else "table rows are used as given")
@@ -456,6 +463,9 @@ def validate_sampling(sampling: dict, parameters: list[dict], base_dir) -> None:
     if correlation is not None and modules:
         raise ConfigError("sampling.modules", "give either correlation (the whole matrix) "
                           "or modules, not both")
+    if from_genes is not None and (correlation is not None or modules):
+        raise ConfigError("sampling.correlation_from", "builds the whole correlation from "
+                          "genes: give it, correlation or modules, not several")
 
     n = sampling.get("n_samples")
     if n is not None and n < 1:
@@ -476,6 +486,15 @@ def validate_sampling(sampling: dict, parameters: list[dict], base_dir) -> None:
             _check_correlation_matrix(correlation, names)
         if modules:
             _check_modules(modules, names)
+        if from_genes is not None:  # GENES.h5 -> sampling.correlation_from.matrix
+            from hpcneuro.genes.correlation import sampling_correlation
+
+            built = sampling_correlation(from_genes, parameters, base_dir)
+            from_genes.update(genes=built["genes"], matrix=built["matrix"])
+            try:
+                _check_correlation_matrix(built["matrix"], names)
+            except ConfigError as exc:  # pragma: no cover - the projection prevents it
+                raise ConfigError("sampling.correlation_from", exc.message) from None
     elif method == "grid":
         k = sampling.get("points_per_axis")
         if k is None:

@@ -79,6 +79,28 @@ def is_genes_file(path: str | os.PathLike) -> bool:
         return False
 
 
+def read_channel_expression(path: str | os.PathLike) -> dict[str, Any]:
+    """Only what the gene-to-conductance correlation needs, without the O-information
+    groups: ``symbol``, ``mechanism`` (lists), ``groups`` (per cell), ``expression``
+    (cells, channels) float64, ``normalize``. Raises UserError."""
+    import h5py
+
+    from hpcneuro.errors import UserError
+
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise UserError(f"cannot open {path}: {exc}") from None
+    with f:
+        if f.attrs.get("kind") != KIND:
+            raise UserError(f"{path} is not a GENES.h5 written by hpcneuro genes")
+        return {"symbol": _strings(f["channels/symbol"]),
+                "mechanism": _strings(f["channels/mechanism"]),
+                "groups": _strings(f["cells/group"]),
+                "expression": np.asarray(f["expression"][()], dtype=np.float64),
+                "normalize": str(f.attrs.get("normalize", ""))}
+
+
 def extract_oinfo(path: str | os.PathLike, group: str, out: str | os.PathLike) -> Path:
     """Write one group's O-information as a standalone OINFO.h5 (atomic)."""
     import h5py
