@@ -21,9 +21,12 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from hpcneuro.errors import EnvironmentProblem, UserError
+
+if TYPE_CHECKING:  # imported where an HDF5 image is written
+    import h5py
 
 #: errors that mean "the storage cannot take this write", not "the program is wrong"
 DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG})

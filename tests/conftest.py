@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,23 @@ def small_disk(tmp_path):
     disk = mount_tmpfs(tmp_path / "disk", "size=1m")
     yield disk
     unmount(disk)
+
+
+def wait_for_progress(output, minimum=1, timeout=60.0):
+    """Wait until the file exists and holds at least ``minimum`` finished samples."""
+    import h5py
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if os.path.exists(output):
+            try:
+                with h5py.File(output, "r") as f:
+                    if int((f["status"][:] != 0).sum()) >= minimum:
+                        return
+            except (OSError, KeyError):
+                pass
+        time.sleep(0.2)
+    raise AssertionError(f"no progress in {output} after {timeout} s")
 
 
 # a user mechanism: a second leak conductance

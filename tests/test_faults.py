@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import ROOT, mount_tmpfs, run_cli, small_config, unmount
+from conftest import ROOT, mount_tmpfs, run_cli, small_config, unmount, wait_for_progress
 
 
 def digest(path: Path) -> str:
@@ -129,19 +129,6 @@ def _start_simulate(config: Path, output: Path, ranks: int = 2) -> subprocess.Po
                             start_new_session=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
 
 
-def _wait_for_samples(output: Path, minimum: int = 1, timeout: float = 120.0) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            with h5py.File(output, "r") as f:
-                if int((f["status"][:] != 0).sum()) >= minimum:
-                    return
-        except (OSError, KeyError):
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"no progress in {output}")
-
-
 @pytest.mark.requires_mpi
 def test_a_second_writer_is_refused_naming_the_holder(tmp_path):
     cfg = small_config()
@@ -150,7 +137,7 @@ def test_a_second_writer_is_refused_naming_the_holder(tmp_path):
     output = tmp_path / "results.h5"
     first = _start_simulate(config, output)
     try:
-        _wait_for_samples(output)
+        wait_for_progress(output, timeout=120)
         for extra in ([], ["--overwrite"]):
             proc = run_cli("simulate", config, "-o", output, *extra, np=2)
             one_line_error(proc, 2, "simulate", "being written by another run", "pid")
@@ -407,7 +394,7 @@ def test_sigterm_to_run_stops_and_waits_for_its_ranks(tmp_path):
                              "-o", str(rundir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     try:
-        _wait_for_samples(rundir / "results.h5")
+        wait_for_progress(rundir / "results.h5", timeout=120)
         proc.send_signal(signal.SIGTERM)  # to 'run' alone, as timeout(1) or Slurm would
         _, err = proc.communicate(timeout=120)
     finally:

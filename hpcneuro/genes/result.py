@@ -79,10 +79,8 @@ def is_genes_file(path: str | os.PathLike) -> bool:
         return False
 
 
-def read_channel_expression(path: str | os.PathLike) -> dict[str, Any]:
-    """Only what the gene-to-conductance correlation needs, without the O-information
-    groups: ``symbol``, ``mechanism`` (lists), ``groups`` (per cell), ``expression``
-    (cells, channels) float64, ``normalize``. Raises UserError."""
+def _open_genes(path: str | os.PathLike):
+    """The open GENES.h5 at ``path`` (read-only); UserError if it is not one."""
     import h5py
 
     from hpcneuro.errors import UserError
@@ -91,9 +89,17 @@ def read_channel_expression(path: str | os.PathLike) -> dict[str, Any]:
         f = h5py.File(path, "r")
     except OSError as exc:
         raise UserError(f"cannot open {path}: {exc}") from None
-    with f:
-        if f.attrs.get("kind") != KIND:
-            raise UserError(f"{path} is not a GENES.h5 written by hpcneuro genes")
+    if f.attrs.get("kind") != KIND:
+        f.close()
+        raise UserError(f"{path} is not a GENES.h5 written by hpcneuro genes")
+    return f
+
+
+def read_channel_expression(path: str | os.PathLike) -> dict[str, Any]:
+    """Only what the gene-to-conductance correlation needs, without the O-information
+    groups: ``symbol``, ``mechanism`` (lists), ``groups`` (per cell), ``expression``
+    (cells, channels) float64, ``normalize``. Raises UserError."""
+    with _open_genes(path) as f:
         return {"symbol": _strings(f["channels/symbol"]),
                 "mechanism": _strings(f["channels/mechanism"]),
                 "groups": _strings(f["cells/group"]),
@@ -103,11 +109,10 @@ def read_channel_expression(path: str | os.PathLike) -> dict[str, Any]:
 
 def extract_oinfo(path: str | os.PathLike, group: str, out: str | os.PathLike) -> Path:
     """Write one group's O-information as a standalone OINFO.h5 (atomic)."""
-    import h5py
-
     from hpcneuro.errors import UserError
     from hpcneuro.oinfo.result import OInfoResult
-    with h5py.File(path, "r") as f:
+
+    with _open_genes(path) as f:
         names = {str(g.attrs.get("label", label_of(k))): k for k, g in f["oinfo"].items()}
         if group not in names:
             raise UserError(f"{path} has no group {group!r}; groups: {', '.join(names)}")
@@ -206,13 +211,7 @@ class GenesResult:
         from hpcneuro.errors import UserError
         from hpcneuro.oinfo.result import OInfoResult
 
-        try:
-            f = h5py.File(path, "r")
-        except OSError as exc:
-            raise UserError(f"cannot open {path}: {exc}") from None
-        with f:
-            if f.attrs.get("kind") != KIND:
-                raise UserError(f"{path} is not a GENES.h5 written by hpcneuro genes")
+        with _open_genes(path) as f:
             attrs = {}
             for k, v in f.attrs.items():
                 v = v.item() if hasattr(v, "item") else v

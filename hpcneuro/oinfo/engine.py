@@ -111,7 +111,6 @@ def _run_unit(R: np.ndarray, unit: Unit, cfg: dict) -> Partial:
     for m, c in counts.items():
         stored[m] = (store_buf[pos:pos + c], store_logdet[pos:pos + c])
         pos += c
-    sk, si, rk, ri = [], [], [], []
     # heaps -> candidate lists (unsorted); non-filled slots are dropped
     syn = [(syn_key[m, :syn_n[m]].copy(), syn_idx[m, :syn_n[m], :m].copy()) for m in range(K + 1)]
     red = [(red_key[m, :red_n[m]].copy(), red_idx[m, :red_n[m], :m].copy()) for m in range(K + 1)]
