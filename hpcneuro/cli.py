@@ -164,8 +164,10 @@ def _add_oinfo_options(p, kind: str = "OINFO.h5") -> None:
     p.add_argument("--bootstrap", type=int, default=D.bootstrap, metavar="B",
                    help="bootstrap resamples for confidence intervals (default 0: none)")
     p.add_argument("--permutations", type=int, default=D.permutations, metavar="P",
-                   help="permutation null (columns shuffled independently): p-values and "
-                        "Benjamini-Hochberg q-values for the kept multiplets (default 0)")
+                   help="permutation test AGAINST INDEPENDENCE (every column shuffled "
+                        "independently): p-values and Benjamini-Hochberg q-values for the "
+                        "kept multiplets (default 0); not a test of higher-order structure, "
+                        "see README 'Statistics'")
     p.add_argument("--gradient", action="store_true",
                    help="gradient O-information O(X) - O(X without i) of each member of the "
                         "kept multiplets")
@@ -202,8 +204,12 @@ def cmd_oinfo(args: argparse.Namespace) -> int:
     kwargs = _oinfo_kwargs(args)  # option errors first
     check_oinfo_output(args.output, [table_file(args.table)], args.overwrite)
     columns = [c.strip() for c in args.columns.split(",")] if args.columns else None
+    from hpcneuro.oinfo.result import provenance
+
     data, names = read_table(args.table, columns)
     result = compute_oinfo(data, names, **kwargs)
+    result.provenance = provenance(source=args.table, selection="table", columns=names,
+                                   command=_command_line(), rows_used=int(data.shape[0]))
     result.write(args.output)
     print(result.summary_text())
     print(f"wrote {args.output}")
@@ -236,16 +242,27 @@ def check_oinfo_output(output: str, inputs: list[str], overwrite: bool = False) 
 
 
 def run_analysis(results: str, output: str, variables: str, valid_only: bool,
-                 overwrite: bool = False, **kwargs) -> "object":
-    from hpcneuro.oinfo import compute_oinfo
-    from hpcneuro.store import read_table
+                 overwrite: bool = False, features=None, columns=None, command=None,
+                 **kwargs) -> "object":
+    """hpcneuro analyze (see hpcneuro/analyze.py): one OInfoResult, or {feature: result}
+    with target all-features."""
+    from hpcneuro.analyze import analyze
 
-    check_oinfo_output(output, [results], overwrite)
-    data, names = read_table(results, variables, valid_only)
-    log.info("O-information over %d %s of %d models", len(names), variables, data.shape[0])
-    result = compute_oinfo(data, names, **kwargs)
-    result.write(output)
-    return result
+    return analyze(results, output, variables, valid_only, features=features,
+                   columns=columns, overwrite=overwrite, command=command, **kwargs)
+
+
+def _print_analysis(result, output: str) -> None:
+    if isinstance(result, dict):  # --target all-features: one result per feature
+        from hpcneuro.analyze import feature_file
+
+        for feature, res in result.items():
+            print(res.summary_text())
+            print(f"wrote {feature_file(output, feature)}\n")
+        print(f"wrote {len(result)} OINFO.h5 files into {output}/")
+    else:
+        print(result.summary_text())
+        print(f"wrote {output}")
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -254,10 +271,18 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     _setup_logging()
     opts = AnalysisOptions.from_cli(args)
     result = run_analysis(args.results, args.output, opts.variables, opts.valid_only,
-                          overwrite=args.overwrite, **_oinfo_kwargs(args))
-    print(result.summary_text())
-    print(f"wrote {args.output}")
+                          overwrite=args.overwrite, features=opts.features,
+                          columns=opts.columns, command=_command_line(),
+                          **_oinfo_kwargs(args))
+    _print_analysis(result, args.output)
     return 0
+
+
+def _command_line() -> str:
+    """This command as typed, for the provenance of its outputs."""
+    import shlex
+
+    return shlex.join(["hpcneuro"] + sys.argv[1:])
 
 
 def _add_analyze(sub) -> None:
@@ -266,17 +291,28 @@ def _add_analyze(sub) -> None:
     p = sub.add_parser(
         "analyze", help="O-information over a simulation results file",
         description="The O-information engine of 'hpcneuro oinfo' on a results file: over "
-                    "the parameters, the features or both, of valid models by default.",
+                    "the parameters, the features or both, of valid models by default. "
+                    "Models with an undefined (NaN) value in an analysed column are "
+                    "dropped, with counts per column logged and stored.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  hpcneuro analyze results.h5 -o oinfo.h5\n"
-               "  hpcneuro analyze results.h5 -o oinfo.h5 --variables both "
-               "--target step_200.mean_frequency")
+               "  hpcneuro analyze results.h5 -o freq.h5 --target step_200.mean_frequency\n"
+               "  hpcneuro analyze results.h5 -o targeted/ --target all-features "
+               "--bootstrap 200")
     p.add_argument("results", help="RESULTS.h5 from 'hpcneuro simulate'")
     p.add_argument("--variables", choices=VARIABLES, default=DEFAULTS.variables,
                    help=f"which columns to analyse (default {DEFAULTS.variables})")
     p.add_argument("--all-models", action="store_true",
                    help="use every finished model, not only the valid ones")
+    p.add_argument("--features", default=None, metavar="A,B,..",
+                   help="analyse every parameter plus these features")
+    p.add_argument("--columns", default=None, metavar="A,B,..",
+                   help="analyse exactly these parameter/feature columns")
     _add_oinfo_options(p)
+    p._option_string_actions["--target"].help = (
+        "only multiplets containing this column; a feature F analyses the parameters "
+        "plus F only (the method's targeted analysis); 'all-features' runs every feature "
+        "in turn and -o is then a folder of FEATURE.h5 files")
     p.set_defaults(func=cmd_analyze)
 
 
@@ -353,9 +389,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(format_status(read_summary(str(results))))
     analysis = AnalysisOptions.from_config(cfg["analysis"])
     result = run_analysis(str(results), str(oinfo_file), analysis.variables,
-                          analysis.valid_only, **analysis.engine_kwargs(),
-                          progress=sys.stderr.isatty())
-    print(result.summary_text())
+                          analysis.valid_only, features=analysis.features,
+                          columns=analysis.columns, command=_command_line(),
+                          **analysis.engine_kwargs(), progress=sys.stderr.isatty())
+    _print_analysis(result, str(oinfo_file))
     page = report.build(rundir)
     print(f"run finished in {time.time() - started:.0f} s: {results}, {oinfo_file}, {page}")
     return 0

@@ -198,6 +198,8 @@ SCHEMA: dict[str, Any] = {
         "variables": Field(str, _ANALYSIS.variables, "what to analyse",
                            choices=analysis.VARIABLES),
         "valid_only": Field(bool, _ANALYSIS.valid_only, "analyse valid models only"),
+        "features": Field(ListOf(str), _ANALYSIS.features, "parameters plus these features"),
+        "columns": Field(ListOf(str), _ANALYSIS.columns, "exactly these columns"),
         "min_order": Field(int, _ANALYSIS.min_order, check=_at_least(3)),
         "max_order": Field(int, _ANALYSIS.max_order, "largest multiplet size "
                                                      "(default min(N, 5))", check=_at_least(3)),
@@ -502,6 +504,7 @@ def _check_semantics(cfg: dict, base_dir: Path) -> None:
                               f"{steps:g}); change it or set engine: neuron")
 
     _check_analysis(cfg["analysis"], n_params=len(names), n_features=len(seen))
+    _check_analysis_columns(cfg["analysis"], names, list(cfg["features"]))
 
 
 def _check_analysis(analysis: dict, n_params: int, n_features: int) -> None:
@@ -517,6 +520,19 @@ def _check_analysis(analysis: dict, n_params: int, n_features: int) -> None:
         raise ConfigError("analysis.max_order", f"must be <= the number of analysed "
                           f"variables ({n_vars} {analysis['variables']}), got "
                           f"{analysis['max_order']}")
+
+
+def _check_analysis_columns(analysis: dict, params: list[str], features: list[str]) -> None:
+    """analysis.features / columns / target name columns the campaign has."""
+    for key, known in (("features", features), ("columns", params + features)):
+        for i, name in enumerate(analysis.get(key) or []):
+            if name not in known:
+                raise ConfigError(f"analysis.{key}[{i}]", f"unknown column {name!r}; known: "
+                                  + ", ".join(known))
+    target = analysis.get("target")
+    if target is not None and target != "all-features" and target not in params + features:
+        raise ConfigError("analysis.target", f"unknown column {target!r}; a parameter, a "
+                          "feature or all-features")
 
 
 def _special_features(protocol: dict) -> tuple[str, ...]:

@@ -403,33 +403,80 @@ class ResultsFile:
         return (self.column("status") == DONE) & (self.column("valid") == 1)
 
     def table(self, variables: str = "params", valid_only: bool = True,
-              drop_undefined: bool = True) -> tuple[np.ndarray, list[str]]:
+              drop_undefined: bool = True, columns: list[str] | None = None
+              ) -> tuple[np.ndarray, list[str]]:
         """The matrix an analysis reads: (T, C) rows of finished (or only valid) samples,
-        columns of ``variables`` ("params", "features" or "both"), and the C names.
+        columns of ``variables`` ("params", "features" or "both") or exactly
+        ``columns`` (parameter and feature names, in that order), and the C names.
 
-        With ``drop_undefined``, rows with a NaN or infinite value are dropped (logged).
-        An empty selection is a :class:`UserError`.
+        With ``drop_undefined``, rows with a NaN or infinite value among THESE columns
+        are dropped (logged with counts per column). An empty selection is a
+        :class:`UserError`. :meth:`select` also returns the counts.
         """
+        sel = self.select(variables, valid_only, drop_undefined, columns)
+        return sel.data, sel.names
+
+    def select(self, variables: str = "params", valid_only: bool = True,
+               drop_undefined: bool = True, columns: list[str] | None = None
+               ) -> "Selection":
+        """:meth:`table` with its row counts (a :class:`Selection`)."""
         if variables not in VARIABLES:
             raise UserError(f"variables: must be one of {', '.join(VARIABLES)} "
                             f"(got {variables!r})")
         keep = self.valid_models() if valid_only else self.column("status") == DONE
-        parts, names = [], []
-        for name in VARIABLES[variables]:
-            parts.append(self.column(name)[keep])
-            names += self.names(name)
-        data = np.hstack(parts)
+        if columns is None:
+            parts, names = [], []
+            for name in VARIABLES[variables]:
+                parts.append(self.column(name)[keep])
+                names += self.names(name)
+            data = np.hstack(parts)
+        else:
+            where = self.column_index()
+            unknown = [c for c in columns if c not in where]
+            if unknown:
+                raise UserError(f"{self.path}: no column {unknown[0]!r}; parameters: "
+                                f"{', '.join(self.names('params'))}; features: "
+                                f"{', '.join(self.names('features')) or 'none'}")
+            dup = [c for i, c in enumerate(columns) if c in columns[:i]]
+            if dup:
+                raise UserError(f"column {dup[0]!r} is named twice")
+            cache = {name: self.column(name)[keep] for name in {where[c][0] for c in columns}}
+            data = np.column_stack([cache[where[c][0]][:, where[c][1]] for c in columns]) \
+                if columns else np.zeros((int(keep.sum()), 0))
+            names = list(columns)
+        which = "valid models" if valid_only else "finished samples"
         if data.shape[0] == 0:
-            which = "valid models" if valid_only else "finished samples"
             raise UserError(f"{self.path} has no {which} to analyse"
                             + ("; try --all-models" if valid_only else ""))
+        n_selected = data.shape[0]
+        by_column: dict[str, int] = {}
         if drop_undefined:
-            rows_ok = np.all(np.isfinite(data), axis=1)
+            bad = ~np.isfinite(data)
+            by_column = {names[j]: int(bad[:, j].sum()) for j in range(len(names))
+                         if bad[:, j].any()}
+            rows_ok = ~bad.any(axis=1)
             if not rows_ok.all():
-                log.warning("dropping %d of %d models with undefined (NaN) features",
-                            int((~rows_ok).sum()), rows_ok.size)
+                log.warning("dropping %d of %d models with undefined (NaN) values in the "
+                            "analysed columns (%s); %d left",
+                            int((~rows_ok).sum()), rows_ok.size,
+                            ", ".join(f"{c}: {n}" for c, n in by_column.items()),
+                            int(rows_ok.sum()))
                 data = data[rows_ok]
-        return data, names
+        if data.shape[0] == 0:
+            raise UserError(f"{self.path}: every one of the {n_selected} {which} has an "
+                            "undefined value in the analysed columns ("
+                            + ", ".join(f"{c}: {n}" for c, n in by_column.items()) + ")")
+        return Selection(data=data, names=names, valid_only=valid_only,
+                         n_selected=n_selected, n_dropped=n_selected - data.shape[0],
+                         dropped_by_column=by_column)
+
+    def column_index(self) -> dict[str, tuple[str, int]]:
+        """Every column name -> (field "params" or "features", its column)."""
+        out: dict[str, tuple[str, int]] = {}
+        for field in ("params", "features"):
+            for j, name in enumerate(self.names(field)):
+                out.setdefault(name, (field, j))
+        return out
 
     def summary(self) -> dict:
         """Counts, throughput and ETA of the campaign.
@@ -450,6 +497,24 @@ class ResultsFile:
                 "rate": rate, "eta_seconds": eta, "last_write": last}
 
 
+@dataclass
+class Selection:
+    """Rows and columns of a results file chosen for an analysis (ResultsFile.select).
+
+    data (T, C), names (C); valid_only: valid models only, or every finished one;
+    n_selected: rows before dropping undefined values; n_dropped: rows dropped;
+    dropped_by_column: name -> rows undefined in that column (a row can count in
+    several).
+    """
+
+    data: np.ndarray
+    names: list[str]
+    valid_only: bool
+    n_selected: int
+    n_dropped: int
+    dropped_by_column: dict[str, int]
+
+
 def read(path: str | os.PathLike) -> ResultsFile:
     """Open a results file read-only (same as :meth:`ResultsStore.read`)."""
     return ResultsFile(path)
@@ -463,10 +528,18 @@ def read_summary(path: str | os.PathLike) -> dict:
 
 
 def read_table(path: str | os.PathLike, variables: str = "params", valid_only: bool = True,
-               drop_undefined: bool = True) -> tuple[np.ndarray, list[str]]:
+               drop_undefined: bool = True, columns: list[str] | None = None
+               ) -> tuple[np.ndarray, list[str]]:
     """(T, C) data and C names of a campaign; see :meth:`ResultsFile.table`."""
     with ResultsFile(path) as f:
-        return f.table(variables, valid_only, drop_undefined)
+        return f.table(variables, valid_only, drop_undefined, columns)
+
+
+def read_selection(path: str | os.PathLike, variables: str = "params",
+                   valid_only: bool = True, columns: list[str] | None = None) -> Selection:
+    """The rows and columns of an analysis with their counts; see :meth:`ResultsFile.select`."""
+    with ResultsFile(path) as f:
+        return f.select(variables, valid_only, True, columns)
 
 
 def read_config(path: str | os.PathLike) -> dict:

@@ -145,7 +145,7 @@ def test_read_table_selects_rows_and_columns(cfg, written, caplog):
         data, names = store.read_table(path, "features", valid_only=False)
     assert names == fnames
     np.testing.assert_array_equal(data, written["features"][[0]])  # sample 2 has a NaN
-    assert "dropping 1 of 2 models with undefined (NaN) features" in caplog.text
+    assert "dropping 1 of 2 models with undefined (NaN) values in the analysed columns" in caplog.text
     data, _ = store.read_table(path, "features", valid_only=False, drop_undefined=False)
     assert data.shape == (2, len(fnames))
     with pytest.raises(UserError, match="variables: must be one of params, features, both"):
