@@ -316,6 +316,75 @@ def _add_analyze(sub) -> None:
     p.set_defaults(func=cmd_analyze)
 
 
+# --- compare ----------------------------------------------------------------------------
+
+def format_comparison(rows: list[dict], a: str, b: str, units: str, level: float) -> str:
+    """The table of 'hpcneuro compare' for stats.compare rows."""
+    pct = f"{100 * level:g}%"
+    lines = [f"A = {a}", f"B = {b}",
+             f"per-order mean O ({units}) and fraction synergistic, A - B with {pct} "
+             "bootstrap intervals of the difference",
+             f"{'order':>5} {'mean A':>10} {'mean B':>10} {'A - B':>10} {'interval':>24} "
+             f"{'':>3} {'%syn A':>7} {'%syn B':>7} {'A - B':>7} {'interval':>17}"]
+    for r in rows:
+        lo, hi = r["diff_ci"]
+        flo, fhi = r["frac_syn_diff_ci"]
+        mark = " * " if r["excludes_zero"] else "   "
+        lines.append(f"{r['order']:>5} {r['mean_a']:>10.4g} {r['mean_b']:>10.4g} "
+                     f"{r['diff']:>10.4g} {f'[{lo:.4g}, {hi:.4g}]':>24} {mark}"
+                     f"{100 * r['frac_syn_a']:>7.1f} {100 * r['frac_syn_b']:>7.1f} "
+                     f"{100 * r['frac_syn_diff']:>7.1f} "
+                     f"{f'[{100 * flo:.1f}, {100 * fhi:.1f}]':>17}")
+    lines.append("* the interval of the difference of means excludes 0")
+    if any(r["n_boot"] == 0 for r in rows):
+        lines.append("intervals are NaN: both files need --bootstrap")
+    return "\n".join(lines)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    import json
+
+    from hpcneuro.oinfo.result import OInfoResult
+    from hpcneuro.oinfo.stats import compare
+
+    _setup_logging()
+    a, b = OInfoResult.read(args.a), OInfoResult.read(args.b)
+    rows = compare(a, b, args.level)
+    level = args.level if args.level is not None else float(a.attrs.get("ci_level", 0.95))
+    if a.attrs.get("n_samples") != b.attrs.get("n_samples") and not a.attrs.get("bias_correct"):
+        log.warning("the analyses have different numbers of samples (%s vs %s) and no bias "
+                    "correction: the plug-in bias differs between them; rerun both with "
+                    "--bias-correct", a.attrs.get("n_samples"), b.attrs.get("n_samples"))
+    print(format_comparison(rows, args.a, args.b, a.attrs.get("units", "nats"), level))
+    if args.json:
+        from hpcneuro.outputs import write_text
+
+        write_text(Path(args.json), json.dumps(
+            {"a": args.a, "b": args.b, "level": level, "units": a.attrs.get("units"),
+             "orders": rows}, indent=1, default=float) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _add_compare(sub) -> None:
+    p = sub.add_parser(
+        "compare", help="difference of per-order mean O between two analyses, with intervals",
+        description="Compare two OINFO.h5 files (e.g. a coregulated ensemble against an "
+                    "independent control): per order, mean O of each, A - B with a "
+                    "bootstrap interval (from the per-order bootstrap distributions both "
+                    "files store when written with --bootstrap), and the same for the "
+                    "fraction of synergistic multiplets. Estimator, units and bias "
+                    "correction must match.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  hpcneuro compare modules/oinfo.h5 control/oinfo.h5 --json diff.json")
+    p.add_argument("a", metavar="A.h5", help="OINFO.h5 (with --bootstrap)")
+    p.add_argument("b", metavar="B.h5", help="OINFO.h5 to subtract (with --bootstrap)")
+    p.add_argument("--level", type=float, default=None,
+                   help="interval level (default: A's ci_level, 0.95)")
+    p.add_argument("--json", metavar="FILE", help="also write the table as JSON")
+    p.set_defaults(func=cmd_compare)
+
+
 # --- run and report ---------------------------------------------------------------------
 
 def _mpiexec() -> str:
@@ -635,8 +704,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version",
                         version=f"hpcneuro {__import__('hpcneuro').__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (_add_run, _add_simulate, _add_status, _add_analyze, _add_oinfo, _add_report,
-                _add_submit, _add_genes):
+    for add in (_add_run, _add_simulate, _add_status, _add_analyze, _add_oinfo, _add_compare,
+                _add_report, _add_submit, _add_genes):
         add(sub)
     return parser
 
