@@ -102,6 +102,24 @@ PARAMETER = {
                                           "'exp(distance / 300)'"),
 }
 
+MIXTURE_COMPONENT = {
+    "weight": Field(float, 1.0, "relative weight (> 0); weights are normalised",
+                    check=_positive),
+    "ranges": Field(ListOf({
+        "parameter": Field(str, doc="parameter name"),
+        "low": Field(float, None, "lower bound within the component"),
+        "high": Field(float, None, "upper bound within the component"),
+        "centre": Field(float, None, "centre of the range (with width)"),
+        "width": Field(float, None, "full width of the range: centre +- width / 2",
+                       check=_positive),
+    }), [], "the component's own range of some parameters (the others keep their bounds)"),
+    "correlation": Field(ListOf(ListOf(float)), None, "P x P rank-correlation target"),
+    "modules": Field(ListOf({
+        "parameters": Field(ListOf(str, 2), doc="names of coregulated parameters"),
+        "rho": Field(float, doc="within-module correlation, in (-1, 1)"),
+    }), [], "groups of coregulated parameters within the component"),
+}
+
 PROTOCOL_TYPES = ("step", "rheobase", "rmp", "input_resistance")
 
 PROTOCOL = {
@@ -159,7 +177,7 @@ SCHEMA: dict[str, Any] = {
     "parameters": Field(ListOf(PARAMETER, 1), doc="sampled parameters"),
     "sampling": Field({
         "method": Field(str, "uniform", "how the unit cube is filled",
-                        choices=("uniform", "sobol", "lhs", "grid", "table")),
+                        choices=("uniform", "sobol", "lhs", "grid", "table", "mixture")),
         "n_samples": Field(int, None, "number of models (grid: points_per_axis ** P; "
                                       "table: its number of rows, if omitted)"),
         "points_per_axis": Field(int, None, "grid only: points along every parameter",
@@ -172,6 +190,8 @@ SCHEMA: dict[str, Any] = {
         }), [], "groups of coregulated parameters (a block correlation matrix)"),
         "table": Field(str, None, "table only: CSV/TSV/.npy/FILE.h5:/dataset with one column "
                                   "per parameter name"),
+        "components": Field(ListOf(MIXTURE_COMPONENT, 1), None,
+                            "mixture only: weighted sub-populations (subclusters)"),
     }),
     "protocols": Field(ListOf(PROTOCOL, 1)),
     "features": Field(ListOf(str), [], "PROTOCOL.FEATURE names (eFEL features)"),

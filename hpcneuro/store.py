@@ -76,6 +76,9 @@ FIELDS: tuple[Field, ...] = (
           "Unix time the sample's block was claimed (NaN: pending)"),
     Field("finished_at", "f8", ("N",), np.nan,
           "Unix time the sample's block was written (NaN: pending)"),
+    Field("component", "i2", ("N",), -1,
+          "mixture component the sample was drawn from (sampling.method mixture; "
+          "-1 otherwise)"),
 )
 FIELD = {f.name: f for f in FIELDS}
 WRITTEN_LAST = "status"  # marks a sample done: its other fields must be on disk first
@@ -215,12 +218,13 @@ class ResultsStore:
         return ResultsFile(path)
 
     def write_block(self, indices: np.ndarray, params: np.ndarray, result, rank: int,
-                    started_at: float) -> None:
+                    started_at: float, component: np.ndarray | None = None) -> None:
         """Write one block's results.
 
         ``indices`` (n,) sorted sample indices; ``params`` (n, P); ``result`` a
         :class:`hpcneuro.simulation.BlockResult` (features (n, F), status (n,), valid (n,),
-        errors: n strings, traces); ``started_at`` the Unix time the block was claimed.
+        errors: n strings, traces); ``started_at`` the Unix time the block was claimed;
+        ``component`` (n,) the mixture component of each sample (None: not a mixture).
         ``status`` goes last, so a sample marked done always has its data on disk.
         """
         n = len(indices)
@@ -233,6 +237,7 @@ class ResultsStore:
             "rank": np.full(n, rank),
             "started_at": np.full(n, started_at),
             "finished_at": np.full(n, time.time()),
+            "component": np.full(n, -1) if component is None else component,
         }
         runs = contiguous_runs(indices)
         for field in FIELDS:
