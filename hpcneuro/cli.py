@@ -53,7 +53,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     comm = mpi_world()
     _setup_logging(comm.rank, args.verbose)
-    cfg = configuration.load(args.config)
+    cfg = configuration.load(args.config, args.set)
     summary = simulate(cfg, str(args.output), resume=args.resume,
                        retry_failed=args.retry_failed, overwrite=args.overwrite, comm=comm,
                        inputs=[args.config])
@@ -79,7 +79,17 @@ def _add_simulate(sub) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="discard an existing results file and start over")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    _add_set_option(p)
     p.set_defaults(func=cmd_simulate)
+
+
+def _add_set_option(p) -> None:
+    """--set KEY=VALUE, repeatable (config.apply_overrides)."""
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config entry, e.g. --set sampling.n_samples=2000 or "
+                        "--set parameters[0].high=0.3 (VALUE is YAML; repeatable; "
+                        "validated like the file, and part of the campaign's identity: "
+                        "resume with the same --set)")
 
 
 # --- status -------------------------------------------------------------------------
@@ -435,7 +445,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from hpcneuro.store import read_summary
 
     _setup_logging()
-    cfg = configuration.load(args.config)  # fail fast, before any process starts
+    cfg = configuration.load(args.config, args.set)  # fail fast, before any process
+    # starts
     rundir = Path(args.output or Path("runs") / cfg["name"])
     rundir.mkdir(parents=True, exist_ok=True)
     results, oinfo_file = rundir / "results.h5", rundir / "oinfo.h5"
@@ -443,6 +454,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     cmd = [sys.executable, "-m", "hpcneuro", "simulate", str(args.config), "-o", str(results)]
     if args.overwrite:
         cmd.append("--overwrite")
+    for item in args.set:
+        cmd += ["--set", item]
     if args.np > 1:
         cmd = [_mpiexec(), "-n", str(args.np)] + cmd
     log.info("simulating: %s", " ".join(cmd))
@@ -483,6 +496,7 @@ def _add_run(sub) -> None:
     _add_config_and_rundir(p)
     p.add_argument("--np", type=int, default=1, help="MPI ranks for the simulation (default 1)")
     p.add_argument("--overwrite", action="store_true", help="start the simulation over")
+    _add_set_option(p)
     p.set_defaults(func=cmd_run)
 
 

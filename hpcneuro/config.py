@@ -628,8 +628,64 @@ def validate(raw: Any, base_dir: str | os.PathLike = ".") -> dict:
     return cfg
 
 
-def load(path: str | os.PathLike) -> dict:
-    """Read and validate a campaign config file."""
+def parse_override(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` -> (KEY, VALUE parsed as YAML): ``sampling.n_samples=2000`` ->
+    ('sampling.n_samples', 2000); ``parameters[0].high=0.3``; ``seed=[1]`` a list."""
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key or not re.fullmatch(r"[A-Za-z_][\w]*(\[\d+\]|\.[A-Za-z_][\w]*)*",
+                                               key):
+        raise ConfigError("--set", f"expected KEY=VALUE with KEY a dotted path such as "
+                          f"sampling.n_samples or parameters[0].high (got {text!r})")
+    try:
+        return key, yaml.safe_load(value)
+    except yaml.YAMLError as exc:
+        raise ConfigError(key, f"--set value {value!r} is not valid YAML: "
+                          f"{str(exc).splitlines()[0]}") from None
+
+
+def apply_overrides(raw: Any, overrides: list[str]) -> Any:
+    """The parsed config with ``--set KEY=VALUE`` overrides applied, in order (a copy).
+
+    Missing mappings on the way are created (``--set simulation.dt=0.01`` works without
+    a simulation section); list entries must exist. The result is validated like the
+    file, so a bad value is the usual key-path error (e.g. ``sampling.n_samples: must
+    be an integer``); an index past a list's end names the list and its length.
+    """
+    out = copy.deepcopy(raw)
+    for text in overrides or []:
+        key, value = parse_override(text)
+        if not isinstance(out, dict):
+            raise ConfigError("", "the config must be a YAML mapping of sections")
+        parts = _key_parts(key)
+        node, here = out, ""
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            label = f"{here}[{part}]" if isinstance(part, int) else (
+                f"{here}.{part}" if here else part)
+            if isinstance(part, int):
+                if not isinstance(node, list):
+                    raise ConfigError(here, f"is not a list: --set {key} cannot index it")
+                if part >= len(node):
+                    raise ConfigError(label, f"no such entry: {here} has {len(node)} "
+                                      f"entr{'y' if len(node) == 1 else 'ies'} (--set {key})")
+            else:
+                if not isinstance(node, dict):
+                    raise ConfigError(here, f"is not a mapping: --set {key} cannot set "
+                                      f"{part!r} in it")
+                if not last and node.get(part) is None:
+                    node[part] = [] if isinstance(parts[i + 1], int) else {}
+            if last:
+                node[part] = value
+            else:
+                node = node[part]
+            here = label
+    return out
+
+
+def load(path: str | os.PathLike, overrides: list[str] | None = None) -> dict:
+    """Read and validate a campaign config file, with ``--set KEY=VALUE`` overrides
+    (:func:`apply_overrides`) applied before validation."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError("", f"config file not found: {path}")
@@ -640,6 +696,8 @@ def load(path: str | os.PathLike) -> dict:
                           f"{exc.object[exc.start:exc.start + 1]!r}); save it as UTF-8") from None
     except yaml.YAMLError as exc:
         raise ConfigError("", f"{path} is not valid YAML: {exc}") from None
+    if overrides:
+        raw = apply_overrides(raw, overrides)
     return validate(raw, path.parent)
 
 
