@@ -399,6 +399,21 @@ class ResultsFile:
             raise ValueError(f"{name!r} is one value per sample: it has no column names")
         return [str(n) for n in self._f[name].attrs["names"]]
 
+    def traces(self, max_rows: int | None = None) -> dict[str, dict]:
+        """Stored voltage traces (``simulation.store_traces_every``), per protocol:
+        {"voltage": f4 (rows, T) mV (NaN rows: not yet run), "samples": (rows,) their
+        sample indices, "record_dt": ms}; at most ``max_rows`` rows each; {} if none."""
+        if TRACES not in self._f:
+            return {}
+        group = self._f[TRACES]
+        every, dt = int(group.attrs["every"]), float(group.attrs["record_dt"])
+        out = {}
+        for name, ds in group.items():
+            rows = ds.shape[0] if max_rows is None else min(max_rows, ds.shape[0])
+            out[name] = {"voltage": ds[:rows], "samples": np.arange(rows) * every,
+                         "record_dt": dt}
+        return out
+
     def status(self) -> np.ndarray:
         """(N,) int8 status codes (:data:`STATUS_NAMES`)."""
         return self.column("status")
