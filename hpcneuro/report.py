@@ -266,13 +266,14 @@ def plot_oinfo_distribution(oinfo: OInfoResult, path: Path) -> None:
     save_figure(fig, path)
 
 
-def oinfo_sections(oinfo_file: Path, out: Path) -> list[str]:
-    """HTML sections (and out/oinfo.png) for an OINFO.h5, read through OInfoResult.read."""
+def oinfo_sections(oinfo_file: Path, out: Path, prefix: str = "") -> list[str]:
+    """HTML sections (and out/PREFIXoinfo*.png) for an OINFO.h5, read through
+    OInfoResult.read."""
     from hpcneuro.oinfo.result import OInfoResult
 
     oinfo = OInfoResult.read(oinfo_file)
-    plot_oinfo(oinfo, out / "oinfo.png")
-    plot_oinfo_distribution(oinfo, out / "oinfo_distribution.png")
+    plot_oinfo(oinfo, out / f"{prefix}oinfo.png")
+    plot_oinfo_distribution(oinfo, out / f"{prefix}oinfo_distribution.png")
     target = oinfo.attrs.get("target")
     sections = ["<h2>O-information</h2>"
                 f"<p>estimator {oinfo.attrs.get('estimator')}, units "
@@ -285,8 +286,10 @@ def oinfo_sections(oinfo_file: Path, out: Path) -> list[str]:
                 "fraction of synergistic multiplets alone does not (an independent "
                 "ensemble gives fractions away from 1/2 by chance).</p>"]
     sections.append(_stats_table(oinfo))
-    sections.append('<img src="oinfo.png" alt="mean O and fraction synergistic per order">')
-    sections.append('<img src="oinfo_distribution.png" alt="distribution of O per order">')
+    sections.append(f'<img src="{prefix}oinfo.png" alt="mean O and fraction synergistic '
+                    'per order">')
+    sections.append(f'<img src="{prefix}oinfo_distribution.png" alt="distribution of O per '
+                    'order">')
     if oinfo.attrs.get("permutations"):
         sections.append("<p>Permutation p-values (stored per multiplet) are a test "
                         "against independence of all the columns: shuffling destroys "
@@ -375,7 +378,10 @@ def build(rundir: Path) -> Path:
     if traces and plot_traces(traces, valid, out / "traces.png"):
         sections.append('<h2>Example traces</h2><img src="traces.png" alt="example traces">')
     oinfo_file = rundir / "oinfo.h5"
-    if oinfo_file.exists():
+    if oinfo_file.is_dir():  # analysis target all-features: one OINFO.h5 per feature
+        for i, path in enumerate(sorted(oinfo_file.glob("*.h5"))):
+            sections += oinfo_sections(path, out, prefix=f"target{i}_")
+    elif oinfo_file.exists():
         sections += oinfo_sections(oinfo_file, out)
     sections.append("<h2>Provenance</h2>" + _table(["", ""], list(versions.items()))
                     + f"<pre>{html.escape(json.dumps(cfg, indent=1))}</pre>")

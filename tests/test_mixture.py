@@ -146,7 +146,6 @@ def test_a_real_mixture_campaign_stores_the_samplers_values_and_components(tmp_p
         np.testing.assert_array_equal(f.column("component"), s.component(np.arange(40)))
         assert set(np.unique(f.column("rank"))) == {0, 1}
     # a plain campaign records -1
-    plain = write_config(small_config(), "plain.yaml")
     raw_plain = small_config()
     raw_plain["sampling"]["n_samples"] = 10
     plain = write_config(raw_plain, "plain.yaml")
