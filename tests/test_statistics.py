@@ -328,3 +328,23 @@ def test_oinfo_command_records_provenance(tmp_path):
     assert prov["columns"] == ["a", "b", "c"] and prov["rows_used"] == 800
     assert prov["source_sha256"] == configuration.file_sha256(table)
     assert prov["command"].startswith("hpcneuro oinfo ")
+
+
+def test_report_of_an_all_features_run_folder(planted_results, tmp_path):
+    """hpcneuro run with analysis target all-features writes a folder at oinfo.h5: the
+    report shows one O-information section per feature."""
+    import shutil
+
+    from hpcneuro import report
+    from hpcneuro.analyze import analyze
+
+    rundir = tmp_path / "run"
+    rundir.mkdir()
+    shutil.copy(planted_results["path"], rundir / "results.h5")
+    analyze(str(rundir / "results.h5"), str(rundir / "oinfo.h5"), target="all-features",
+            max_order=3, scheduler="none")
+    text = report.build(rundir).read_text()
+    n = len(planted_results["features"])
+    assert text.count("<h2>O-information</h2>") == n
+    for i in range(n):
+        assert (rundir / "report" / f"target{i}_oinfo.png").exists()
