@@ -210,12 +210,12 @@ def plot_oinfo(oinfo: OInfoResult, path: Path) -> None:
     ci = [r.mean_ci for r in rs]
     if all(c is not None for c in ci):
         lo, hi = np.array(ci).T
-        ax.errorbar(x, means, yerr=[means - lo, hi - means], fmt="o", color="k", capsize=4,
-                    label=f"{100 * float(oinfo.attrs.get('ci_level', 0.95)):g}% bootstrap "
-                          "interval")
+        # percentile intervals need not contain the estimate: lines, not error bars
+        ax.vlines(x, lo, hi, color="k", lw=2,
+                  label=f"{100 * float(oinfo.attrs.get('ci_level', 0.95)):g}% bootstrap "
+                        "interval")
         ax.legend(fontsize=7)
-    else:
-        ax.plot(x, means, "o", color="k")
+    ax.plot(x, means, "o", color="k")
     ax.set_xticks(x)
     ax.set_xlabel("order (multiplet size)")
     ax.set_ylabel(f"mean O ({oinfo.attrs.get('units', 'nats')})")
@@ -226,10 +226,8 @@ def plot_oinfo(oinfo: OInfoResult, path: Path) -> None:
     fci = [r.frac_syn_ci for r in rs]
     if all(c is not None for c in fci):
         lo, hi = np.array(fci).T
-        ax.errorbar(x, frac, yerr=[frac - lo, hi - frac], fmt="o", color="tab:red",
-                    capsize=4)
-    else:
-        ax.plot(x, frac, "o", color="tab:red")
+        ax.vlines(x, lo, hi, color="tab:red", lw=2)
+    ax.plot(x, frac, "o", color="tab:red")
     ax.set_xticks(x)
     ax.set_ylim(0, 1)
     ax.set_xlabel("order")
