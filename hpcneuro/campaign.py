@@ -262,7 +262,8 @@ def _run(cfg: dict, output: str, mode: str, pending: np.ndarray, comm) -> dict:
                 params = sampler.sample(indices)
                 result = evaluate_block(batch, protocols, cfg, params, counter.poke)
                 try:
-                    store.write_block(indices, params, result, rank, claimed)
+                    store.write_block(indices, params, result, rank, claimed,
+                                      sampler.component(indices))
                 except OSError as exc:
                     if not is_disk_error(exc):
                         raise
