@@ -161,8 +161,10 @@ def simulate(cfg: dict, output: str, *, resume: bool = False, retry_failed: bool
             check_output(output, inputs=[*inputs, *configuration.input_files(cfg)],
                          is_own_kind=lambda path: True, kind="results", overwrite=overwrite)
             lock = CampaignLock(output).acquire()
+            _check_memory(cfg, ranks_per_node)  # before the plan is allocated
             decision = ("ok",) + _inspect_existing(output, cfg, resume, retry_failed, overwrite)
-            _check_resources(output, cfg, decision[1], decision[2], ranks_per_node)
+            if decision[1] == "create":
+                require_space(output, estimated_bytes(cfg), "the results file")
         except (UserError, EnvironmentProblem) as exc:
             decision = ("error", type(exc), str(exc))
     if comm is not None:
@@ -194,17 +196,16 @@ def _ranks_per_node(comm) -> int:
     return size
 
 
-def _check_resources(output: str, cfg: dict, mode: str, pending: np.ndarray,
-                     ranks_per_node: int) -> None:
-    """Refuse, before anything is written, a campaign the disk or memory cannot hold."""
-    if mode == "create":
-        require_space(output, estimated_bytes(cfg), "the results file")
-    need = ranks_per_node * _rank_bytes(cfg, pending.size)
+def _check_memory(cfg: dict, ranks_per_node: int) -> None:
+    """Refuse, before anything is allocated, a campaign whose plan the node cannot hold
+    (every sample pending: the most a create or a resume needs)."""
+    n = cfg["sampling"]["n_samples"]
+    need = ranks_per_node * _rank_bytes(cfg, n)
     available = _available_memory()
     if available is not None and need > available:
         raise UserError(
             f"the campaign's bookkeeping needs about {human_bytes(need)} of memory on this "
-            f"node ({ranks_per_node} rank(s) x {pending.size:.3g} pending samples) but "
+            f"node ({ranks_per_node} rank(s) x {n:.3g} samples) but "
             f"{human_bytes(available)} is available; split it into smaller campaigns")
 
 

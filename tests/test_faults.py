@@ -325,6 +325,46 @@ def test_every_job_logs_its_size_and_time_estimate(campaign, tmp_path):
     assert "16 multiplets to compute, about" in proc.stderr  # C(5,3) + C(5,4) + C(5,5)
 
 
+def test_a_plan_larger_than_memory_is_refused_with_its_size(tmp_path):
+    cfg = small_config()
+    cfg["sampling"]["n_samples"] = 2 ** 31  # the largest campaign, 16 B of plan per sample
+    config = write_yaml(tmp_path / "c.yaml", cfg)
+    started = time.time()
+    one_line_error(run_cli("simulate", config, "-o", tmp_path / "r.h5"), 2, "simulate",
+                   "of memory on this node", "GB")
+    assert time.time() - started < 30  # refused before the plan is allocated
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml"]
+
+
+def test_ctrl_c_under_a_local_cluster_prints_no_worker_tracebacks(tmp_path):
+    table = tmp_path / "w.npy"
+    np.save(table, np.random.default_rng(0).normal(size=(500, 30)))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hpcneuro", "oinfo", str(table), "-o", str(tmp_path / "o.h5"),
+         "--max-order", "18", "--scheduler", "local"], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:  # until the cluster's workers run
+            workers = subprocess.run(["pgrep", "-g", str(proc.pid), "-f", "multiprocessing"],
+                                     capture_output=True, text=True).stdout.split()
+            if len(workers) >= 2:
+                break
+            time.sleep(0.2)
+        time.sleep(2)
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole process group
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err[-3000:]
+    assert "hpcneuro oinfo: interrupted" in err
+    assert not (tmp_path / "o.h5").exists()
+
+
 # --- 7. mechanisms compile before any output ------------------------------------------------
 
 def test_a_mod_file_that_does_not_compile_writes_nothing(tmp_path):
