@@ -140,6 +140,10 @@ def simulate(cfg: dict, output: str, *, resume: bool = False, retry_failed: bool
     n_ranks = 1 if comm is None else comm.size
     rank = 0 if comm is None else comm.rank
     require_parallel_hdf5(n_ranks)
+    mcmc = cfg["sampling"]["method"] == "mcmc"
+    if mcmc and retry_failed:
+        raise UserError("--retry-failed does not apply to sampling.method mcmc: a failed "
+                        "proposal is part of its chain's path (it was rejected)")
 
     # rank 0 decides what to do; everyone learns the same answer (or the same error)
     decision: tuple = ()
@@ -162,31 +166,18 @@ def simulate(cfg: dict, output: str, *, resume: bool = False, retry_failed: bool
                      "created" if mode == "create" else "resuming", output,
                      cfg["sampling"]["n_samples"], pending.size, n_ranks,
                      cfg["simulation"]["batch_size"])
-        blocks = plan_blocks(pending, cfg["simulation"]["batch_size"])
         counter = BlockCounter(comm)
-        sampler = Sampler(cfg)
         protocols = prot.from_config(cfg)
-        batch = make_batch(cfg, pending.size)
-        mine = {"done": 0, "failed": 0, "valid": 0, "blocks": 0}
         progress = _Progress(pending.size, counter, rank == 0)
         try:
-            done = failed = 0
-            while True:
-                b, stop = counter.sync(done, failed, signals.received is not None)
-                if stop or b >= len(blocks):
-                    break
-                claimed = time.time()
-                indices = blocks[b]
-                params = sampler.sample(indices)
-                result = evaluate_block(batch, protocols, cfg, params, counter.poke)
-                store.write_block(indices, params, result, rank, claimed)
-                failed = int(np.sum(result.status != DONE))
-                done = indices.size - failed
-                mine["done"] += done
-                mine["failed"] += failed
-                mine["valid"] += int(result.valid.sum())
-                mine["blocks"] += 1
-                progress.update()
+            if mcmc:  # blocks of chains, one batched run per step (hpcneuro.mcmc.chains)
+                from hpcneuro.mcmc import chains
+
+                mine = chains.run(cfg, store, counter, lambda: signals.received is not None,
+                                  pending, rank, protocols, progress)
+            else:
+                mine = _run_samples(cfg, store, counter, signals, pending, rank, protocols,
+                                    progress)
         finally:
             progress.close()
             if comm is not None:
@@ -196,7 +187,7 @@ def simulate(cfg: dict, output: str, *, resume: bool = False, retry_failed: bool
             store.close()
     totals = mine
     if comm is not None:
-        totals = {k: comm.reduce(v, root=0) for k, v in mine.items()}
+        totals = {k: comm.reduce(v, root=0) for k, v in sorted(mine.items())}
     elapsed = time.time() - started
     if rank == 0:
         ran = totals["done"] + totals["failed"]
@@ -207,6 +198,32 @@ def simulate(cfg: dict, output: str, *, resume: bool = False, retry_failed: bool
         if interrupted:
             log.info("the results are saved; rerun the same command to resume")
     return {**totals, "elapsed": elapsed, "n_ranks": n_ranks, "interrupted": interrupted}
+
+
+def _run_samples(cfg: dict, store: ResultsStore, counter: BlockCounter, signals: _StopSignals,
+                 pending: np.ndarray, rank: int, protocols: list, progress: _Progress) -> dict:
+    """Claim blocks of samples until none is left or a stop is asked; this rank's counts."""
+    blocks = plan_blocks(pending, cfg["simulation"]["batch_size"])
+    sampler = Sampler(cfg)
+    batch = make_batch(cfg, pending.size)
+    mine = {"done": 0, "failed": 0, "valid": 0, "blocks": 0}
+    done = failed = 0
+    while True:
+        b, stop = counter.sync(done, failed, signals.received is not None)
+        if stop or b >= len(blocks):
+            return mine
+        claimed = time.time()
+        indices = blocks[b]
+        params = sampler.sample(indices)
+        result = evaluate_block(batch, protocols, cfg, params, counter.poke)
+        store.write_block(indices, params, result, rank, claimed)
+        failed = int(np.sum(result.status != DONE))
+        done = indices.size - failed
+        mine["done"] += done
+        mine["failed"] += failed
+        mine["valid"] += int(result.valid.sum())
+        mine["blocks"] += 1
+        progress.update()
 
 
 def _open_store(output: str, cfg: dict, mode: str, comm) -> ResultsStore:

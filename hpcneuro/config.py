@@ -150,7 +150,7 @@ SCHEMA: dict[str, Any] = {
     "parameters": Field(ListOf(PARAMETER, 1), doc="sampled parameters"),
     "sampling": Field({
         "method": Field(str, "uniform", "how the unit cube is filled",
-                        choices=("uniform", "sobol", "lhs", "grid", "table")),
+                        choices=("uniform", "sobol", "lhs", "grid", "table", "mcmc")),
         "n_samples": Field(int, None, "number of models (grid: points_per_axis ** P; "
                                       "table: its number of rows, if omitted)"),
         "points_per_axis": Field(int, None, "grid only: points along every parameter",
@@ -162,7 +162,18 @@ SCHEMA: dict[str, Any] = {
             "rho": Field(float, doc="within-module correlation, in (-1, 1)"),
         }), [], "groups of coregulated parameters (a block correlation matrix)"),
         "table": Field(str, None, "table only: CSV/TSV/.npy/FILE.h5:/dataset with one column "
-                                  "per parameter name"),
+                                  "per parameter name (also mcmc with start: table)"),
+        # method mcmc: defaults and checks in hpcneuro.mcmc.options
+        "n_chains": Field(int, None, "mcmc: independent chains"),
+        "n_steps": Field(int, None, "mcmc: evaluated proposals per chain (start included)"),
+        "temperature": Field(float, None, "mcmc: T of exp(-(cost' - cost) / T) (1.0)"),
+        "proposal_std": Field(float, None, "mcmc: expected step length in [-1, 1] units (0.1)"),
+        "burn_in": Field(int, None, "mcmc: first steps not counted as valid (0)"),
+        "thin": Field(int, None, "mcmc: keep every thin-th step after burn_in (1)"),
+        "cost": Field(str, None, "mcmc: max or mean of the rule scores (max)"),
+        "threshold": Field(float, None, "mcmc: valid = cost < threshold (default: the "
+                                        "validity rules)"),
+        "start": Field(str, None, "mcmc: random or table (random)"),
     }),
     "protocols": Field(ListOf(PROTOCOL, 1)),
     "features": Field(ListOf(str), [], "PROTOCOL.FEATURE names (eFEL features)"),
@@ -466,8 +477,8 @@ def _check_semantics(cfg: dict, base_dir: Path) -> None:
     from hpcneuro.tables import table_file
 
     written_table = cfg["sampling"]["table"]
-    validate_sampling(cfg["sampling"], cfg["parameters"], base_dir)
-    if cfg["sampling"]["method"] == "table":  # validate_sampling made the path absolute
+    validate_sampling(cfg["sampling"], cfg["parameters"], base_dir, cfg["validity"])
+    if cfg["sampling"]["table"] is not None:  # validate_sampling made the path absolute
         files["sampling.table"] = {
             "path": written_table,
             "sha256": file_sha256(Path(table_file(cfg["sampling"]["table"])))}
