@@ -116,6 +116,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     summary = read_summary(args.results)
     print(format_status(summary))
+    from hpcneuro.mcmc import diagnostics  # MCMC campaigns: chains, acceptance, R-hat
+
+    mcmc = diagnostics.read(args.results)
+    if mcmc is not None:
+        print("\n".join(diagnostics.status_lines(mcmc)))
     jobs = job_report(Path(args.results))
     if jobs:
         print("slurm jobs:")

@@ -163,6 +163,10 @@ def build(rundir: Path) -> Path:
     if fnames:
         plot_distributions(features[done], fnames, valid[done], "features", out / "features.png")
         sections.append('<h2>Features</h2><img src="features.png" alt="feature histograms">')
+    if cfg["sampling"]["method"] == "mcmc":  # cost convergence, acceptance, corner plot
+        from hpcneuro.mcmc import figures as mcmc_figures
+
+        sections.append(mcmc_figures.section(results, out, cfg, params, valid))
     oinfo_file = rundir / "oinfo.h5"
     if oinfo_file.exists():
         oinfo = read_oinfo(oinfo_file)
