@@ -53,6 +53,9 @@ The last line printed is one JSON object with these names:
                   cpu_s_per_evaluation, feature_max_rel_diff (vs hpcneuro at one point)}
   ratio_per_core_vs_bluepyopt_loop   MCMC / BluePyOpt loop distinct valid per CPU second
   ratio_per_evaluation_vs_bluepyopt_loop  BluePyOpt loop / MCMC CPU seconds per evaluation
+  bluepyopt_loop_fixed_dt, ratio_per_evaluation_vs_bluepyopt_loop_fixed_dt
+                 the loop again with BluePyOpt on the config's fixed dt (hpcneuro's
+                 integrator), fewer steps: its CPU seconds per evaluation
   load_average, elapsed_s, versions
 """
 from __future__ import annotations
@@ -224,9 +227,9 @@ def probe_reference(install: bool) -> dict:
 
 class BluePyOptModel:
     """cortical.yaml's model, protocols and features evaluated by BluePyOpt, one model at
-    a time (the cell rebuilt for every protocol run), CVode."""
+    a time (the cell rebuilt for every protocol run), CVode or the config's fixed dt."""
 
-    def __init__(self, cfg: dict, folder: Path):
+    def __init__(self, cfg: dict, folder: Path, cvode: bool = True):
         import bench_simulation as bs
         from bluepyopt import ephys
 
@@ -244,7 +247,9 @@ class BluePyOptModel:
                          for col, pname, f in feats]
         self.soma = ephys.locations.NrnSeclistCompLocation("soma", seclist_name="somatic",
                                                            sec_index=0, comp_x=0.5)
-        self.sim = ephys.simulators.NrnSimulator(cvode_active=True)
+        self.sim = (ephys.simulators.NrnSimulator(cvode_active=True) if cvode else
+                    ephys.simulators.NrnSimulator(dt=cfg["simulation"]["dt"],
+                                                  cvode_active=False))
         self.params = [p["name"] for p in cfg["parameters"]]
         self.relative = [self.protocols[p["name"]] for p in cfg["protocols"]
                          if p.get("amplitude_rel") is not None]
@@ -318,19 +323,21 @@ class BluePyOptModel:
 
 
 def bluepyopt_loop(cfg: dict, n_steps: int, burn_in: int, tmp: Path, install: bool,
-                   reference_row: tuple[np.ndarray, np.ndarray] | None) -> dict:
+                   reference_row: tuple[np.ndarray, np.ndarray] | None,
+                   cvode: bool = True) -> dict:
     """One chain, one process: every proposal is one BluePyOpt evaluation."""
     import bench_simulation as bs
     from hpcneuro.mechanisms import load_mechanisms
 
     bpo, why, _ = bs.ensure_bluepyopt(install)
     label = ("one-chain-per-process Metropolis loop, each proposal evaluated by BluePyOpt "
-             "(CellModel rebuilt per run, CVode): what emodel-generalisation's MarkovChain "
-             "does per chain; NOT emodel-generalisation itself")
+             f"(CellModel rebuilt per run, {'CVode' if cvode else 'fixed dt'}): what "
+             "emodel-generalisation's MarkovChain does per chain; NOT "
+             "emodel-generalisation itself")
     if bpo is None:
         return {"label": label, "error": why}
     load_mechanisms(cfg["model"]["mod_dirs"])
-    model = BluePyOptModel(cfg, tmp)
+    model = BluePyOptModel(cfg, tmp, cvode)
     s, names = cfg["sampling"], configuration.feature_names(cfg)
     seed, chain = int(cfg["seed"]), np.array([0])
     diff = None
@@ -391,6 +398,8 @@ def main() -> None:
     ap.add_argument("--burn-in", type=int, default=None, help="burn-in steps (30)")
     ap.add_argument("--proposal-std", type=float, default=None, help="proposal std (config's)")
     ap.add_argument("--peer-steps", type=int, default=None, help="BluePyOpt loop steps (40)")
+    ap.add_argument("--peer-fixed-dt-steps", type=int, default=None,
+                    help="steps of the BluePyOpt loop again with fixed dt (10; 0: skip)")
     ap.add_argument("--no-peer", action="store_true", help="skip the reference and the loop")
     ap.add_argument("--no-install", action="store_true", help="do not pip-install peers")
     a = ap.parse_args()
@@ -402,6 +411,8 @@ def main() -> None:
     a.proposal_std = a.proposal_std or yaml.safe_load(MCMC.read_text())["sampling"][
         "proposal_std"]
     a.peer_steps = a.peer_steps or (5 if q else 40)
+    if a.peer_fixed_dt_steps is None:
+        a.peer_fixed_dt_steps = 2 if q else 10
     started = time.time()
     say(f"bench_mcmc on {platform.node()}: load average {os.getloadavg()[0]:.2f} "
         f"on {os.cpu_count()} cores (a shared machine: CPU-second figures are robust, "
@@ -440,8 +451,9 @@ def main() -> None:
                 cfg, a.peer_steps, min(a.burn_in, a.peer_steps // 4), tmp, not a.no_install,
                 ref)
             if "error" not in loop:
-                fig["ratio_per_core_vs_bluepyopt_loop"] = fig["mcmc"]["valid_per_cpu_s"] / max(
-                    loop["valid_per_cpu_s"], 1e-12)
+                fig["ratio_per_core_vs_bluepyopt_loop"] = (
+                    fig["mcmc"]["valid_per_cpu_s"] / loop["valid_per_cpu_s"]
+                    if loop["valid"] else None)  # None: the loop found no valid model
                 fig["ratio_per_evaluation_vs_bluepyopt_loop"] = (
                     loop["cpu_s_per_evaluation"] / fig["mcmc"]["cpu_s_per_evaluation"])
                 say(f"  {loop['valid']} distinct valid in {loop['cpu_s']:.1f} CPU s "
@@ -449,11 +461,23 @@ def main() -> None:
                     f"batched {fig['mcmc']['cpu_s_per_evaluation']:.3f}); features vs "
                     f"hpcneuro at one model: max relative difference "
                     f"{loop['feature_max_rel_diff']:.3g}")
-                say(f"  ours per core: {fig['ratio_per_core_vs_bluepyopt_loop']:.1f}x distinct "
-                    f"valid per CPU second (goal >= 20x); "
+                per_core = fig["ratio_per_core_vs_bluepyopt_loop"]
+                say(f"  ours per core: "
+                    + (f"{per_core:.1f}x" if per_core else "n/a (no valid model in the loop)")
+                    + " distinct valid per CPU second (goal >= 20x); "
                     f"{fig['ratio_per_evaluation_vs_bluepyopt_loop']:.1f}x per evaluation")
             else:
                 say(f"  not run: {loop['error']}")
+            if "error" not in loop and a.peer_fixed_dt_steps:
+                say(f"BluePyOpt loop with fixed dt {cfg['simulation']['dt']} ms (hpcneuro's "
+                    f"integrator): 1 chain x {a.peer_fixed_dt_steps} steps ...")
+                fixed = bluepyopt_loop(cfg, a.peer_fixed_dt_steps, 0, tmp, False, None, False)
+                fig["bluepyopt_loop_fixed_dt"] = fixed
+                fig["ratio_per_evaluation_vs_bluepyopt_loop_fixed_dt"] = (
+                    fixed["cpu_s_per_evaluation"] / fig["mcmc"]["cpu_s_per_evaluation"])
+                say(f"  {fixed['cpu_s_per_evaluation']:.2f} CPU s per evaluation: hpcneuro "
+                    f"batched is {fig['ratio_per_evaluation_vs_bluepyopt_loop_fixed_dt']:.1f}x "
+                    "faster per evaluation at the same time step")
     fig["load_average"] = os.getloadavg()
     fig["elapsed_s"] = time.time() - started
     import efel
