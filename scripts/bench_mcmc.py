@@ -2,10 +2,10 @@
 """Benchmark valid-model populations: MCMC (batched chains) vs uniform sampling vs a
 one-chain-per-process BluePyOpt Metropolis loop, on configs/cortical.yaml's model.
 
-    python scripts/bench_mcmc.py              # ~15-25 CPU minutes on this machine
-    python scripts/bench_mcmc.py --quick      # smoke run, ~3 CPU minutes
+    python scripts/bench_mcmc.py              # ~13 CPU minutes on this machine
+    python scripts/bench_mcmc.py --quick      # smoke run, ~1 CPU minute (+ installs)
     options: --uniform N --chains C --steps S --burn-in B --proposal-std X
-             --peer-steps K --no-peer --no-install
+             --peer-steps K --peer-fixed-dt-steps K --no-peer --no-install
 
 Everything runs serially in this process, on one core (OMP/BLAS threads set to 1), and
 is timed in CPU seconds (time.process_time), which other load on a shared machine
@@ -393,9 +393,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="a smoke run (small sizes)")
     ap.add_argument("--uniform", type=int, default=None, help="uniform samples (800)")
-    ap.add_argument("--chains", type=int, default=None, help="MCMC chains (32)")
-    ap.add_argument("--steps", type=int, default=None, help="steps per chain (100)")
-    ap.add_argument("--burn-in", type=int, default=None, help="burn-in steps (30)")
+    ap.add_argument("--chains", type=int, default=None, help="MCMC chains (16)")
+    ap.add_argument("--steps", type=int, default=None, help="steps per chain (300)")
+    ap.add_argument("--burn-in", type=int, default=None, help="burn-in steps (75)")
     ap.add_argument("--proposal-std", type=float, default=None, help="proposal std (config's)")
     ap.add_argument("--peer-steps", type=int, default=None, help="BluePyOpt loop steps (40)")
     ap.add_argument("--peer-fixed-dt-steps", type=int, default=None,
@@ -405,9 +405,9 @@ def main() -> None:
     a = ap.parse_args()
     q = a.quick
     a.uniform = a.uniform or (100 if q else 800)
-    a.chains = a.chains or (8 if q else 32)
-    a.steps = a.steps or (16 if q else 100)
-    a.burn_in = a.burn_in if a.burn_in is not None else (4 if q else 30)
+    a.chains = a.chains or (8 if q else 16)
+    a.steps = a.steps or (16 if q else 300)
+    a.burn_in = a.burn_in if a.burn_in is not None else (4 if q else 75)
     a.proposal_std = a.proposal_std or yaml.safe_load(MCMC.read_text())["sampling"][
         "proposal_std"]
     a.peer_steps = a.peer_steps or (5 if q else 40)
