@@ -252,6 +252,11 @@ def test_mcmc_sigterm_then_resume_continues_every_chain(mcmc_campaign, tmp_path)
     assert err.count("stopped by a signal") == 1, err
     n = written_prefixes(output)
     assert 0 < n.sum() < MCMC_CHAINS * MCMC_STEPS and np.any((n > 0) & (n < MCMC_STEPS))
+    out = run_cli("status", output).stdout  # a stopped campaign: chains part-way
+    assert (f"MCMC: {MCMC_CHAINS} chains x {MCMC_STEPS} steps; chains done "
+            f"{int((n == MCMC_STEPS).sum())}, failed 0; steps written {n.sum()} of "
+            f"{MCMC_CHAINS * MCMC_STEPS}") in out, out
+    assert "acceptance:" in out
     proc = run_cli("simulate", config, "-o", output, np=2)
     assert proc.returncode == 0, proc.stderr
     assert "resuming" in proc.stderr
