@@ -15,11 +15,13 @@ what failed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import sys
 import time
+from typing import Sequence
 
 import numpy as np
 
@@ -27,15 +29,18 @@ from hpcneuro import config as configuration
 from hpcneuro import protocols as prot
 from hpcneuro.allocator import BlockCounter, plan_blocks
 from hpcneuro.errors import EnvironmentProblem, UserError
+from hpcneuro.lock import CampaignLock
+from hpcneuro.outputs import (DiskFull, check_output, disk_full, human_bytes, is_disk_error,
+                              require_space)
 from hpcneuro.sampling import Sampler
 from hpcneuro.simulation import evaluate_block, make_batch
 from hpcneuro.store import (DONE, FAILED, PENDING, NotAResultsFile, ResultsStore,
-                            require_parallel_hdf5)
+                            estimated_bytes, require_parallel_hdf5)
 
 log = logging.getLogger("hpcneuro.campaign")
 
-# exit status of a campaign stopped by SIGTERM/SIGUSR1 (EX_TEMPFAIL: rerun to resume)
-EXIT_INTERRUPTED = 75
+#: memory of one block's index view in the block plan (numpy array object + list slot)
+BLOCK_VIEW_BYTES = 120
 
 
 def _inspect_existing(output: str, cfg: dict, resume: bool, retry_failed: bool,
@@ -67,6 +72,9 @@ def _inspect_existing(output: str, cfg: dict, resume: bool, retry_failed: bool,
     todo = status == PENDING
     if retry_failed:
         todo |= np.isin(status, FAILED)
+    if todo.any() and not os.access(output, os.W_OK):
+        raise UserError(f"{output} is not writable, so it cannot be resumed: fix its "
+                        f"permissions (chmod u+w {output}) or copy it somewhere writable")
     return "open", np.flatnonzero(todo)
 
 
@@ -131,34 +139,112 @@ class _Progress:
 
 
 def simulate(cfg: dict, output: str, *, resume: bool = False, retry_failed: bool = False,
-             overwrite: bool = False, comm=None) -> dict:
+             overwrite: bool = False, comm=None, inputs: Sequence[str] = ()) -> dict:
     """Run (or resume) a campaign into ``output``; every rank calls this.
 
-    Returns a summary dict (counts are global on rank 0); ``interrupted`` is True when a
-    SIGTERM/SIGUSR1 stopped the campaign early (rerun the same command to resume).
+    ``inputs``: files the campaign was read from (the config file), which ``output``
+    must not be; the config's own files are added. Rank 0 holds the campaign lock
+    (``OUTPUT.lock``) for the whole run. Returns a summary dict (counts are global on
+    rank 0); ``interrupted`` is True when a SIGTERM/SIGUSR1 stopped the campaign early
+    (rerun the same command to resume). Every error is raised on every rank.
     """
     n_ranks = 1 if comm is None else comm.size
     rank = 0 if comm is None else comm.rank
     require_parallel_hdf5(n_ranks)
     mcmc = cfg["sampling"]["method"] == "mcmc"
     if mcmc and retry_failed:
-        raise UserError("--retry-failed does not apply to sampling.method mcmc: a failed "
-                        "proposal is part of its chain's path (it was rejected)")
+        raise collective(UserError("--retry-failed does not apply to sampling.method "
+                                   "mcmc: a failed proposal is part of its chain's path (it "
+                                   "was rejected)"))
 
+    lock = None
+    ranks_per_node = _ranks_per_node(comm)  # collective: before rank 0 goes its own way
     # rank 0 decides what to do; everyone learns the same answer (or the same error)
     decision: tuple = ()
     if rank == 0:
         try:
+            check_output(output, inputs=[*inputs, *configuration.input_files(cfg)],
+                         is_own_kind=lambda path: True, kind="results", overwrite=overwrite)
+            lock = CampaignLock(output).acquire()
             decision = ("ok",) + _inspect_existing(output, cfg, resume, retry_failed, overwrite)
-        except UserError as exc:
-            decision = ("error", str(exc))
+            _check_resources(output, cfg, decision[1], decision[2], ranks_per_node)
+        except (UserError, EnvironmentProblem) as exc:
+            decision = ("error", type(exc), str(exc))
     if comm is not None:
         decision = comm.bcast(decision, root=0)
-    if decision[0] == "error":
-        raise UserError(decision[1])
-    _, mode, pending = decision
+    try:
+        if decision[0] == "error":
+            raise collective(decision[1](decision[2]))
+        _, mode, pending = decision
+        return _run(cfg, output, mode, pending, comm)
+    finally:
+        if lock is not None:
+            lock.release()
 
+
+def collective(exc: Exception) -> Exception:
+    """Mark an error that every rank raises alike, so only rank 0 prints it."""
+    exc.collective = True
+    return exc
+
+
+def _ranks_per_node(comm) -> int:
+    if comm is None or comm.size == 1:
+        return 1
+    from mpi4py import MPI
+
+    node = comm.Split_type(MPI.COMM_TYPE_SHARED)
+    size = node.size
+    node.Free()
+    return size
+
+
+def _check_resources(output: str, cfg: dict, mode: str, pending: np.ndarray,
+                     ranks_per_node: int) -> None:
+    """Refuse, before anything is written, a campaign the disk or memory cannot hold."""
+    if mode == "create":
+        require_space(output, estimated_bytes(cfg), "the results file")
+    need = ranks_per_node * _rank_bytes(cfg, pending.size)
+    available = _available_memory()
+    if available is not None and need > available:
+        raise UserError(
+            f"the campaign's bookkeeping needs about {human_bytes(need)} of memory on this "
+            f"node ({ranks_per_node} rank(s) x {pending.size:.3g} pending samples) but "
+            f"{human_bytes(available)} is available; split it into smaller campaigns")
+
+
+def _rank_bytes(cfg: dict, n_pending: int) -> int:
+    """Memory each rank holds for the campaign's plan: the pending indices (and their
+    broadcast copy), one array view per block, and a sampler table if any."""
+    n_blocks = -(-n_pending // cfg["simulation"]["batch_size"])
+    table = (cfg["sampling"]["n_samples"] * len(cfg["parameters"]) * 8
+             if cfg["sampling"]["method"] == "table" else 0)
+    return 2 * 8 * n_pending + BLOCK_VIEW_BYTES * n_blocks + table
+
+
+def _available_memory() -> int | None:
+    """MemAvailable of /proc/meminfo in bytes (None where there is no such file)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _run(cfg: dict, output: str, mode: str, pending: np.ndarray, comm) -> dict:
+    """The campaign on one rank, once the decision is made (see :func:`simulate`)."""
+    n_ranks = 1 if comm is None else comm.size
+    rank = 0 if comm is None else comm.rank
     started = time.time()
+    # cells and mechanisms first: a .mod file that does not compile stops the run
+    # before the results file is touched
+    mcmc = cfg["sampling"]["method"] == "mcmc"
+    sampler = None if mcmc else Sampler(cfg)
+    protocols = prot.from_config(cfg)
+    batch = make_batch(cfg, pending.size)
     with _StopSignals() as signals:
         store = _open_store(output, cfg, mode, comm)
         if rank == 0:
@@ -167,17 +253,12 @@ def simulate(cfg: dict, output: str, *, resume: bool = False, retry_failed: bool
                      cfg["sampling"]["n_samples"], pending.size, n_ranks,
                      cfg["simulation"]["batch_size"])
         counter = BlockCounter(comm)
-        protocols = prot.from_config(cfg)
         progress = _Progress(pending.size, counter, rank == 0)
+        disk_error = ""
         try:
-            if mcmc:  # blocks of chains, one batched run per step (hpcneuro.mcmc.chains)
-                from hpcneuro.mcmc import chains
-
-                mine = chains.run(cfg, store, counter, lambda: signals.received is not None,
-                                  pending, rank, protocols, progress)
-            else:
-                mine = _run_samples(cfg, store, counter, signals, pending, rank, protocols,
-                                    progress)
+            run = _run_chains if mcmc else _run_samples
+            mine, disk_error = run(cfg, output, store, counter, signals, pending, rank,
+                                   sampler, protocols, batch, progress)
         finally:
             progress.close()
             if comm is not None:
@@ -185,6 +266,9 @@ def simulate(cfg: dict, output: str, *, resume: bool = False, retry_failed: bool
             interrupted = counter.stop_requested()
             counter.free()
             store.close()
+    errors = [disk_error] if comm is None else comm.allgather(disk_error)
+    if any(errors):
+        raise collective(DiskFull(next(e for e in errors if e)))
     totals = mine
     if comm is not None:
         totals = {k: comm.reduce(v, root=0) for k, v in sorted(mine.items())}
@@ -200,23 +284,30 @@ def simulate(cfg: dict, output: str, *, resume: bool = False, retry_failed: bool
     return {**totals, "elapsed": elapsed, "n_ranks": n_ranks, "interrupted": interrupted}
 
 
-def _run_samples(cfg: dict, store: ResultsStore, counter: BlockCounter, signals: _StopSignals,
-                 pending: np.ndarray, rank: int, protocols: list, progress: _Progress) -> dict:
-    """Claim blocks of samples until none is left or a stop is asked; this rank's counts."""
+def _run_samples(cfg: dict, output: str, store: ResultsStore, counter: BlockCounter,
+                 signals: _StopSignals, pending: np.ndarray, rank: int, sampler: Sampler,
+                 protocols: list, batch, progress: _Progress) -> tuple[dict, str]:
+    """Claim blocks of samples until none is left or a stop is asked; returns this rank's
+    counts and the disk error that stopped it ("" if none)."""
     blocks = plan_blocks(pending, cfg["simulation"]["batch_size"])
-    sampler = Sampler(cfg)
-    batch = make_batch(cfg, pending.size)
     mine = {"done": 0, "failed": 0, "valid": 0, "blocks": 0}
     done = failed = 0
     while True:
         b, stop = counter.sync(done, failed, signals.received is not None)
         if stop or b >= len(blocks):
-            return mine
+            return mine, ""
         claimed = time.time()
         indices = blocks[b]
         params = sampler.sample(indices)
         result = evaluate_block(batch, protocols, cfg, params, counter.poke)
-        store.write_block(indices, params, result, rank, claimed)
+        try:
+            store.write_block(indices, params, result, rank, claimed)
+        except OSError as exc:
+            if not is_disk_error(exc):
+                raise
+            # the block stays pending (status is written last); every rank stops
+            counter.sync(stop=True, claim=False)
+            return mine, str(disk_full(output))
         failed = int(np.sum(result.status != DONE))
         done = indices.size - failed
         mine["done"] += done
@@ -226,6 +317,25 @@ def _run_samples(cfg: dict, store: ResultsStore, counter: BlockCounter, signals:
         progress.update()
 
 
+def _run_chains(cfg: dict, output: str, store: ResultsStore, counter: BlockCounter,
+                signals: _StopSignals, pending: np.ndarray, rank: int, sampler: None,
+                protocols: list, batch, progress: _Progress) -> tuple[dict, str]:
+    """MCMC: blocks of chains, one batched run per step (:mod:`hpcneuro.mcmc.chains`)."""
+    from hpcneuro.mcmc import chains
+
+    mine: dict = {}
+    try:
+        chains.run(cfg, store, counter, lambda: signals.received is not None, pending, rank,
+                   protocols, batch, progress, mine)
+    except OSError as exc:
+        if not is_disk_error(exc):
+            raise
+        # the step's rows stay pending (status is written last); every rank stops
+        counter.sync(stop=True, claim=False)
+        return mine, str(disk_full(output))
+    return mine, ""
+
+
 def _open_store(output: str, cfg: dict, mode: str, comm) -> ResultsStore:
     """Open ``output``; a new file is built under a temporary name and renamed when
     complete, so a kill during creation never leaves a half-made results file."""
@@ -233,7 +343,20 @@ def _open_store(output: str, cfg: dict, mode: str, comm) -> ResultsStore:
         return ResultsStore.open(output, comm)
     rank = 0 if comm is None else comm.rank
     partial = f"{output}.creating"
-    ResultsStore.create(partial, cfg, comm).close()
+    try:
+        ResultsStore.create(partial, cfg, comm).close()
+    except Exception as exc:
+        if not is_disk_error(exc):
+            raise
+        error = disk_full(output, estimated_bytes(cfg))
+        with contextlib.suppress(OSError):
+            os.unlink(partial)  # a partial file would keep the disk full
+        if comm is None or comm.size == 1:
+            raise error from None
+        # the other ranks may be inside a collective HDF5 call that will never complete:
+        # only an abort frees them (mpiexec then exits with this status)
+        print(f"hpcneuro simulate: error: {error}", file=sys.stderr, flush=True)
+        comm.Abort(error.exit_status)
     if rank == 0:
         os.replace(partial, output)
     if comm is not None:

@@ -10,12 +10,13 @@ import argparse
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from hpcneuro.errors import EnvironmentProblem, UserError
+from hpcneuro.errors import EXIT_INTERRUPTED, EnvironmentProblem, UserError
 
 log = logging.getLogger("hpcneuro")
 
@@ -33,8 +34,6 @@ Run 'hpcneuro COMMAND --help' for the options of each command.
 
 def _setup_logging(rank: int = 0, verbose: bool = False) -> None:
     """hpcneuro's own log lines on stderr (rank 0 only at INFO); libraries stay quiet."""
-    # Dask reads this when distributed is first imported, here and in worker processes
-    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(
         f"%(asctime)s [hpcneuro{'' if rank == 0 else f' rank {rank}'}] %(message)s",
@@ -50,13 +49,14 @@ def _setup_logging(rank: int = 0, verbose: bool = False) -> None:
 def cmd_simulate(args: argparse.Namespace) -> int:
 
     from hpcneuro import config as configuration
-    from hpcneuro.campaign import EXIT_INTERRUPTED, mpi_world, simulate
+    from hpcneuro.campaign import mpi_world, simulate
 
     comm = mpi_world()
     _setup_logging(comm.rank, args.verbose)
     cfg = configuration.load(args.config)
     summary = simulate(cfg, str(args.output), resume=args.resume,
-                       retry_failed=args.retry_failed, overwrite=args.overwrite, comm=comm)
+                       retry_failed=args.retry_failed, overwrite=args.overwrite, comm=comm,
+                       inputs=[args.config])
     return EXIT_INTERRUPTED if summary["interrupted"] else 0
 
 
@@ -149,11 +149,16 @@ def _add_status(sub) -> None:
 
 # --- oinfo and analyze -----------------------------------------------------------------
 
-def _add_oinfo_options(p) -> None:
-    """The engine options of oinfo and analyze; defaults from AnalysisOptions."""
+def _add_oinfo_options(p, kind: str = "OINFO.h5") -> None:
+    """The engine options of oinfo, analyze and genes (whose output is ``kind``);
+    defaults from AnalysisOptions."""
     from hpcneuro.analysis import DEFAULTS as D, ESTIMATORS, UNITS
 
-    p.add_argument("-o", "--output", required=True, help="OINFO.h5 to write")
+    p.add_argument("-o", "--output", required=True,
+                   help=f"{kind} to write (an existing {kind} is replaced when the new one "
+                        "is complete; any other existing file needs --overwrite)")
+    p.add_argument("--overwrite", action="store_true",
+                   help=f"replace an existing file at -o even if it is not a {kind}")
     p.add_argument("--min-order", type=int, default=D.min_order,
                    help=f"smallest multiplet size (default {D.min_order})")
     p.add_argument("--max-order", type=int, default=D.max_order,
@@ -186,7 +191,31 @@ def _add_oinfo_options(p) -> None:
                    help="single-threaded workers: threads in-process, LocalCluster "
                         "processes, or Dask workers over Slurm jobs (default: cores)")
     p.add_argument("--seed", type=int, default=D.seed,
-                   help="seed for bootstrap resampling and permutations")
+                   help="seed for bootstrap resampling, permutations and searches")
+    p.add_argument("--max-multiplets", type=int, default=D.max_multiplets, metavar="M",
+                   help="refuse jobs with more multiplets than this (default 1e11, about an "
+                        "hour on 2 cores); the count and a time estimate are logged first")
+    _add_search_options(p, D)
+
+
+def _add_search_options(p, D) -> None:
+    """--search and its parameters (issue 14); defaults from AnalysisOptions."""
+    from hpcneuro.analysis import OBJECTIVES, SEARCHES
+
+    g = p.add_argument_group("search past exhaustive reach")
+    g.add_argument("--search", choices=SEARCHES, default=D.search,
+                   help="exhaustive: every multiplet (default; refused above "
+                        "--max-multiplets, 1e11); greedy, annealing or beam: "
+                        "the --top best found by a search (not exhaustive)")
+    g.add_argument("--objective", choices=OBJECTIVES, default=D.objective,
+                   help="search for the most synergistic, most redundant or both (both)")
+    g.add_argument("--restarts", type=int, default=D.restarts,
+                   help="greedy: chains per sign (10); annealing: chains per order and "
+                        "sign (4)")
+    g.add_argument("--beam-width", type=int, default=D.beam_width,
+                   help="beam: multiplets kept per order and sign (100)")
+    g.add_argument("--anneal-steps", type=int, default=D.anneal_steps,
+                   help="annealing: proposals per chain (20000)")
 
 
 def _oinfo_kwargs(args: argparse.Namespace) -> dict:
@@ -198,12 +227,14 @@ def _oinfo_kwargs(args: argparse.Namespace) -> dict:
 
 def cmd_oinfo(args: argparse.Namespace) -> int:
     from hpcneuro.oinfo import compute_oinfo
-    from hpcneuro.tables import read_table
+    from hpcneuro.tables import read_table, table_file
 
     _setup_logging()
+    kwargs = _oinfo_kwargs(args)  # option errors first
+    check_oinfo_output(args.output, [table_file(args.table)], args.overwrite)
     columns = [c.strip() for c in args.columns.split(",")] if args.columns else None
     data, names = read_table(args.table, columns)
-    result = compute_oinfo(data, names, **_oinfo_kwargs(args))
+    result = compute_oinfo(data, names, **kwargs)
     result.write(args.output)
     print(result.summary_text())
     print(f"wrote {args.output}")
@@ -225,11 +256,22 @@ def _add_oinfo(sub) -> None:
     p.set_defaults(func=cmd_oinfo)
 
 
+def check_oinfo_output(output: str, inputs: list[str], overwrite: bool = False) -> None:
+    """Refuse, before any work, an OINFO.h5 path that is an input, a folder, in a missing
+    or read-only folder, or an existing file of another kind (without --overwrite)."""
+    from hpcneuro.oinfo.result import OInfoResult
+    from hpcneuro.outputs import check_output
+
+    check_output(output, inputs=inputs, is_own_kind=OInfoResult.is_oinfo_file,
+                 kind="OINFO.h5", overwrite=overwrite)
+
+
 def run_analysis(results: str, output: str, variables: str, valid_only: bool,
-                 **kwargs) -> "object":
+                 overwrite: bool = False, **kwargs) -> "object":
     from hpcneuro.oinfo import compute_oinfo
     from hpcneuro.store import read_table
 
+    check_oinfo_output(output, [results], overwrite)
     data, names = read_table(results, variables, valid_only)
     log.info("O-information over %d %s of %d models", len(names), variables, data.shape[0])
     result = compute_oinfo(data, names, **kwargs)
@@ -243,7 +285,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     _setup_logging()
     opts = AnalysisOptions.from_cli(args)
     result = run_analysis(args.results, args.output, opts.variables, opts.valid_only,
-                          **_oinfo_kwargs(args))
+                          overwrite=args.overwrite, **_oinfo_kwargs(args))
     print(result.summary_text())
     print(f"wrote {args.output}")
     return 0
@@ -279,6 +321,39 @@ def _mpiexec() -> str:
     return found
 
 
+#: signals 'run' passes on to its simulation (SIGHUP: the terminal went away)
+FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGHUP)
+
+
+def run_forwarding_signals(cmd: list[str]) -> tuple[int, int | None]:
+    """Run ``cmd`` and pass SIGTERM/SIGUSR1/SIGHUP on to it, then wait until it exits.
+
+    The child (mpiexec, which forwards to every rank) finishes its block and exits 75,
+    so stopping 'run' never leaves a simulation writing behind it. Ctrl-C reaches the
+    child through the terminal's process group; this process just keeps waiting.
+    Returns (the child's exit status, the signal received or None).
+    """
+    child = subprocess.Popen(cmd)
+    received: list[int] = []
+
+    def forward(signum, frame):
+        received.append(signum)
+        child.send_signal(signal.SIGTERM if signum == signal.SIGHUP else signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in FORWARDED_SIGNALS}
+    try:
+        while True:
+            try:
+                returncode = child.wait()
+                break
+            except KeyboardInterrupt:
+                received.append(signal.SIGINT)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return returncode, (received[0] if received else None)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from hpcneuro import config as configuration
     from hpcneuro import report
@@ -297,11 +372,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.np > 1:
         cmd = [_mpiexec(), "-n", str(args.np)] + cmd
     log.info("simulating: %s", " ".join(cmd))
-    proc = subprocess.run(cmd)
-    if proc.returncode != 0:
+    returncode, stopped_by = run_forwarding_signals(cmd)
+    if stopped_by is not None:
+        log.info("stopped by signal %d: the simulation saved its blocks; rerun the same "
+                 "command to resume", stopped_by)
+        return EXIT_INTERRUPTED if returncode in (0, EXIT_INTERRUPTED) else returncode
+    if returncode != 0:
         log.error("simulation failed (exit status %d); rerun the same command to resume",
-                  proc.returncode)
-        return proc.returncode
+                  returncode)
+        return returncode
     print(format_status(read_summary(str(results))))
     _print_mcmc_status(results)
     analysis = AnalysisOptions.from_config(cfg["analysis"])
@@ -414,7 +493,7 @@ def _add_submit(sub) -> None:
     p.add_argument("--analysis-cpus", type=int, help="cores of the analysis job (default 2)")
     p.add_argument("--dask-scheduler", choices=("local", "slurm"),
                    help="analysis workers inside its allocation (local, default) or as "
-                        "more Slurm jobs (slurm: dask-jobqueue, configs/slurm-dask.yaml)")
+                        "more Slurm jobs (slurm: dask-jobqueue; defaults in hpcneuro/oinfo/slurm-dask.yaml, also at configs/slurm-dask.yaml)")
     p.add_argument("--extra", action="append", metavar="OPTION",
                    help="another #SBATCH option for both jobs, e.g. --extra=--mem=8G "
                         "(repeatable)")
@@ -423,14 +502,122 @@ def _add_submit(sub) -> None:
     p.set_defaults(func=cmd_submit)
 
 
+GENES_EXAMPLE = """\
+example (the patch-seq data of Scala et al. 2021, mouse M1):
+  D=../shared/data/patchseq_m1_phys_temp
+  hpcneuro genes $D/m1_patchseq_phys_temp_exon_counts.csv.gz -o genes.h5 \\
+      --metadata $D/m1_patchseq_phys_temp_meta_data.csv --cell-id Cell \\
+      --group-by "RNA family" --exclude-label "low quality" --report genes-report
+
+  reads genes x cells counts (orientation detected from the metadata ids and logged),
+  drops the 8 low-quality cells, CPM + log1p, keeps the curated pore-forming channel
+  genes detected in >= 10% of cells, analyses the 20 most variable (orders 3..5): pooled
+  and per RNA family (groups under --min-group-size skipped with a note), each with a
+  bootstrap interval of the per-order mean O and the shuffled-genes null; then the small
+  gene subset separating the families. Prints the tables; GENES.h5 holds everything.
+"""
+
+
+def cmd_genes(args: argparse.Namespace) -> int:
+    from hpcneuro.genes.pipeline import GenesOptions, run_genes, summary_text
+
+    _setup_logging()
+    kw = _oinfo_kwargs(args)
+    kw.pop("nan_policy", None)
+    if args.drop_nan:
+        raise UserError("--drop-nan does not apply to gene expression: counts must be finite")
+    opt = GenesOptions(
+        counts=args.counts, output=args.output, metadata=args.metadata, cell_id=args.cell_id,
+        group_by=args.group_by,
+        groups=[g.strip() for g in args.groups.split(",")] if args.groups else None,
+        exclude_labels=args.exclude_label or (), genes=args.genes,
+        include_auxiliary=args.include_auxiliary,
+        orientation={"auto": "auto", "rows": "genes-rows",
+                     "columns": "genes-columns"}[args.genes_as],
+        layer=args.layer, min_detection=args.min_detection, min_genes=args.min_genes,
+        top_variable=args.top_variable or None, normalize=args.normalize,
+        min_group_size=args.min_group_size, ties=args.ties, bootstrap=kw.pop("bootstrap"),
+        shuffles=args.shuffles, subset=not args.no_subset, subset_max_k=args.subset_max_k,
+        subset_random=args.subset_random, cv=args.cv, report=args.report,
+        overwrite=args.overwrite, seed=args.seed, oinfo=kw,
+        command=" ".join(sys.argv))
+    res = run_genes(opt)
+    for n in res.notes:
+        print(f"note: {n}")
+    print(summary_text(res))
+    if res.subset is not None:
+        print(res.subset.table())
+    print(f"wrote {args.output}" + (f" and {args.report}/index.html" if args.report else ""))
+    return 0
+
+
 def _add_genes(sub) -> None:
-    p = sub.add_parser("genes", help="O-information of ion-channel gene expression (not yet "
-                                     "implemented)",
-                       description="Gene-expression analysis of single-cell data. Not "
-                                   "implemented yet; meanwhile 'hpcneuro oinfo' runs on any "
-                                   "expression table.")
-    p.set_defaults(func=_not_yet("the gene-expression analysis is not built yet; "
-                                 "'hpcneuro oinfo TABLE' works on expression tables"))
+    p = sub.add_parser(
+        "genes", help="O-information of ion-channel gene expression, per cell type, and the "
+                      "small gene subset",
+        description="Gene-expression analysis of single-cell data (e.g. patch-seq): "
+                    "O-information of ion-channel genes pooled and per group, with "
+                    "bootstrap intervals and a shuffled-genes null, and the small gene "
+                    "subset that separates the groups. COUNTS is a count table (CSV/TSV, "
+                    "optionally .gz; genes as rows or columns) with --metadata, or an "
+                    "AnnData .h5ad file (labels from obs). Writes GENES.h5.",
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=GENES_EXAMPLE)
+    p.add_argument("counts", metavar="COUNTS", help="count table (CSV/TSV[.gz]) or .h5ad")
+    p.add_argument("--metadata", metavar="META",
+                   help="cell metadata table (any delimiter, sniffed), one row per cell")
+    p.add_argument("--cell-id", metavar="COLUMN",
+                   help="metadata column holding the cell ids (default: the column "
+                        "matching the most count ids)")
+    p.add_argument("--genes-as", choices=("auto", "rows", "columns"), default="auto",
+                   help="genes are the rows or the columns of COUNTS (auto: detected from "
+                        "the metadata ids or the channel symbols, and logged)")
+    p.add_argument("--layer", help=".h5ad: use this layer instead of X")
+    p.add_argument("--group-by", metavar="COLUMN",
+                   help='metadata column of the groups, e.g. "RNA family"')
+    p.add_argument("--groups", metavar="A,B,..",
+                   help="analyse only these groups (default: every group large enough)")
+    p.add_argument("--exclude-label", action="append", metavar="LABEL",
+                   help='drop cells with this --group-by label, e.g. "low quality" '
+                        "(repeatable)")
+    p.add_argument("--min-genes", type=int, default=0, metavar="N",
+                   help="drop cells with fewer than N detected genes (default 0)")
+    p.add_argument("--genes", default="ion-channels", metavar="ion-channels|FILE|A,B,..",
+                   help="the curated ion-channel list (default), a file of symbols, or a "
+                        "comma-separated list")
+    p.add_argument("--include-auxiliary", action="store_true",
+                   help="add the auxiliary channel subunits (Nav/Kv/BK beta, KCNE, Cav "
+                        "alpha2delta/beta/gamma) to the curated list")
+    p.add_argument("--min-detection", type=float, default=0.1, metavar="F",
+                   help="keep genes detected in at least this fraction of cells (0.1)")
+    p.add_argument("--top-variable", type=int, default=20, metavar="K",
+                   help="analyse the K most variable of the kept genes (20; 0: all)")
+    p.add_argument("--normalize", choices=("cpm-log1p", "none"), default="cpm-log1p",
+                   help="cpm-log1p (counts per million of each cell, then log1p), or none "
+                        "for already-normalised data")
+    p.add_argument("--ties", choices=("average", "random"), default="average",
+                   help="copula ranks of tied values (zeros): average ranks (default) or "
+                        "broken at random")
+    p.add_argument("--min-group-size", type=int, default=20, metavar="N",
+                   help="groups with fewer cells are skipped with a note (20; groups need "
+                        "more cells than genes anyway)")
+    p.add_argument("--shuffles", type=int, default=100, metavar="S",
+                   help="shuffled-genes null: S independent shuffles of every gene (100)")
+    p.add_argument("--no-subset", action="store_true", help="skip the gene subset analysis")
+    p.add_argument("--subset-max-k", type=int, default=10, metavar="K",
+                   help="forward selection up to K genes (10)")
+    p.add_argument("--subset-random", type=int, default=20, metavar="R",
+                   help="random gene subsets per k for the comparison (20)")
+    p.add_argument("--cv", type=int, default=5, metavar="F",
+                   help="cross-validation folds (stratified) of the gene subset (5)")
+    p.add_argument("--report", metavar="DIR", help="also write figures and DIR/index.html")
+    _add_oinfo_options(p, kind="GENES.h5")
+    p.set_defaults(func=cmd_genes, bootstrap=100, scheduler="none")
+    p._option_string_actions["-o"].help = "GENES.h5 to write"
+    p._option_string_actions["--bootstrap"].help = (
+        "cell resamples for the interval of each order's mean O (default 100)")
+    p._option_string_actions["--scheduler"].help = (
+        "none (in-process threads, default: these problems are small), local, slurm or "
+        "tcp://HOST:PORT, as for hpcneuro oinfo")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -458,8 +645,25 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (UserError, EnvironmentProblem) as exc:
-        print(f"hpcneuro {args.command}: error: {exc}", file=sys.stderr)
+        # an error every rank raises alike (bad input: all ranks validate the same; or one
+        # the campaign shared with every rank) is printed once, by rank 0
+        collective = getattr(exc, "collective", isinstance(exc, UserError))
+        if not collective or _launcher_rank() == 0:
+            print(f"hpcneuro {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_status
     except KeyboardInterrupt:
         print(f"hpcneuro {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away ('hpcneuro status f.h5 | head -3'): not an error of ours
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _launcher_rank() -> int:
+    """This process's MPI rank as the launcher set it (0 outside MPI), without MPI."""
+    for var in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    return 0

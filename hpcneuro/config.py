@@ -61,6 +61,14 @@ def _non_negative(x: float) -> str | None:
     return None if x >= 0 else f"must be >= 0 (got {x})"
 
 
+#: seeds key a 64-bit counter-based hash; larger ones would alias smaller ones
+SEED_LIMIT = 2 ** 64
+
+
+def _seed_range(x: int) -> str | None:
+    return None if 0 <= x < SEED_LIMIT else f"must be in 0 .. 2**64 - 1 (got {x})"
+
+
 def _at_least(n: int) -> Callable[[Any], str | None]:
     return lambda x: None if x >= n else f"must be >= {n} (got {x})"
 
@@ -125,7 +133,8 @@ VALIDITY = {
 SCHEMA: dict[str, Any] = {
     "name": Field(str, doc="campaign name"),
     "description": Field(str, ""),
-    "seed": Field(int, 1, "random seed: sample i is a function of (seed, i) only"),
+    "seed": Field(int, 1, "random seed: sample i is a function of (seed, i) only",
+                  check=_seed_range),
     "model": Field({
         "soma": Field({
             "length": Field(float, 20.0, "um", check=_positive),
@@ -218,7 +227,19 @@ SCHEMA: dict[str, Any] = {
         "scheduler": Field(str, _ANALYSIS.scheduler, "none, local, slurm or a scheduler address"),
         "n_workers": Field(int, _ANALYSIS.n_workers, "single-threaded workers (default: cores)",
                            check=_at_least(1)),
-        "seed": Field(int, _ANALYSIS.seed, "seed of bootstrap and permutations"),
+        "seed": Field(int, _ANALYSIS.seed, "seed of bootstrap, permutations and searches"),
+        "max_multiplets": Field(int, _ANALYSIS.max_multiplets, "refuse larger exhaustive "
+                                "jobs (default 1e11)", check=_at_least(1)),
+        "search": Field(str, _ANALYSIS.search, "exhaustive, or a search past exhaustive "
+                        "reach: greedy, annealing, beam", choices=analysis.SEARCHES),
+        "objective": Field(str, _ANALYSIS.objective, "searches: synergy, redundancy or both",
+                           choices=analysis.OBJECTIVES),
+        "restarts": Field(int, _ANALYSIS.restarts, "greedy/annealing chains",
+                          check=_at_least(1)),
+        "beam_width": Field(int, _ANALYSIS.beam_width, "beam: multiplets kept per order",
+                            check=_at_least(1)),
+        "anneal_steps": Field(int, _ANALYSIS.anneal_steps, "annealing: proposals per chain",
+                              check=_at_least(1)),
     }, {}),
     "files": Field(dict, {}, "filled in (what you give is replaced): KEY PATH -> {path: as "
                              "written, sha256: of the contents} of every file the config "
@@ -598,7 +619,10 @@ def load(path: str | os.PathLike) -> dict:
     if not path.is_file():
         raise ConfigError("", f"config file not found: {path}")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError("", f"{path} is not UTF-8 text (byte {exc.start}: "
+                          f"{exc.object[exc.start:exc.start + 1]!r}); save it as UTF-8") from None
     except yaml.YAMLError as exc:
         raise ConfigError("", f"{path} is not valid YAML: {exc}") from None
     return validate(raw, path.parent)
@@ -688,6 +712,17 @@ def _diff(old: Any, new: Any, path: str) -> list[str]:
         return [d for i, (a, b) in enumerate(zip(old, new))
                 for d in _diff(a, b, f"{path}[{i}]")]
     return [] if old == new else [path or "(root)"]
+
+
+def input_files(cfg: dict) -> list[str]:
+    """The files a resolved campaign reads (morphology, parameter table): an output must
+    never be one of them."""
+    from hpcneuro.tables import table_file
+
+    out = [cfg["model"]["morphology"]] if cfg["model"]["morphology"] else []
+    if cfg["sampling"]["table"] is not None:  # method table, or mcmc with start: table
+        out.append(table_file(cfg["sampling"]["table"]))
+    return out
 
 
 def feature_names(cfg: dict) -> list[str]:

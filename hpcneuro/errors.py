@@ -27,3 +27,7 @@ class EnvironmentProblem(Exception):
     """The machine lacks something hpcneuro needs (MPI, parallel HDF5, ...)."""
 
     exit_status = 3
+
+
+#: exit status of a campaign stopped by SIGTERM/SIGUSR1 (EX_TEMPFAIL: rerun to resume)
+EXIT_INTERRUPTED = 75

@@ -10,22 +10,35 @@ import html
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hpcneuro.errors import UserError
+from hpcneuro.outputs import atomic_path, write_text
 from hpcneuro.store import DONE, ResultsStore, status_counts
+
+if TYPE_CHECKING:  # the O-information package (numba) is imported only for an OINFO.h5
+    from hpcneuro.oinfo.result import OInfoResult
 
 log = logging.getLogger("hpcneuro.report")
 
 
-def _plt():
+def pyplot():
+    """matplotlib's pyplot on the headless Agg backend (batch jobs have no display)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def save_figure(fig, path: Path, dpi: int = 90) -> None:
+    """Save a figure as PNG atomically (a temporary name, renamed when complete), close it."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
+    pyplot().close(fig)
 
 
 def _grid(n: int) -> tuple[int, int]:
@@ -36,7 +49,7 @@ def _grid(n: int) -> tuple[int, int]:
 def plot_distributions(values: np.ndarray, names: list[str], valid: np.ndarray, title: str,
                        path: Path, log_scale: list[bool] | None = None) -> None:
     """Histogram per column, all finished models against valid ones."""
-    plt = _plt()
+    plt = pyplot()
     rows, cols = _grid(len(names))
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.5 * rows), squeeze=False)
     for k, name in enumerate(names):
@@ -61,56 +74,29 @@ def plot_distributions(values: np.ndarray, names: list[str], valid: np.ndarray, 
     axes.flat[0].legend(fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
-def read_oinfo(path: Path) -> dict:
-    """Variables, per-order summary rows and stored multiplets of an OINFO.h5."""
-    import h5py
-
-    out: dict = {"orders": {}}
-    with h5py.File(path, "r") as f:
-        out["variables"] = [v.decode() if isinstance(v, bytes) else str(v)
-                            for v in f["variables"][:]]
-        summary = f["summary"]
-        if summary.dtype.names:
-            rows = summary[:]
-            out["summary"] = [{k: rows[k][i].item() for k in rows.dtype.names}
-                              for i in range(rows.shape[0])]
-        else:  # a group of per-field datasets
-            keys = list(summary.keys())
-            n = summary[keys[0]].shape[0]
-            out["summary"] = [{k: summary[k][i].item() for k in keys} for i in range(n)]
-        out["attrs"] = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
-        for key in f:
-            if key.startswith("order_"):
-                out["orders"][int(key.split("_")[1])] = (f[key]["multiplets"][:],
-                                                         f[key]["oinfo"][:])
-    return out
-
-
-def plot_oinfo(oinfo: dict, path: Path) -> None:
+def plot_oinfo(oinfo: OInfoResult, path: Path) -> None:
     """O-information of the stored multiplets per order: synergy below zero."""
-    plt = _plt()
-    orders = sorted(oinfo["orders"])
+    plt = pyplot()
+    orders = sorted(oinfo.orders)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     ax = axes[0]
     for k in orders:
-        o = oinfo["orders"][k][1]
+        o = oinfo.orders[k].oinfo
         jitter = np.random.default_rng(k).uniform(-0.15, 0.15, o.size)
         ax.scatter(np.full(o.size, k) + jitter, o, s=8,
                    c=np.where(o < 0, "tab:red", "tab:blue"), alpha=0.7)
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xticks(orders)
     ax.set_xlabel("order (multiplet size)")
-    ax.set_ylabel(f"O-information ({oinfo['attrs'].get('units', 'nats')})")
+    ax.set_ylabel(f"O-information ({oinfo.attrs.get('units', 'nats')})")
     ax.set_title("stored multiplets: red synergy, blue redundancy", fontsize=9)
     ax = axes[1]
-    rows = oinfo["summary"]
-    x = np.array([r["order"] for r in rows])
-    syn = np.array([r["n_synergistic"] for r in rows], dtype=float)
-    red = np.array([r["n_redundant"] for r in rows], dtype=float)
+    x = np.array(orders)
+    syn = np.array([oinfo.orders[k].n_synergistic for k in orders], dtype=float)
+    red = np.array([oinfo.orders[k].n_redundant for k in orders], dtype=float)
     total = np.maximum(syn + red, 1)
     ax.bar(x, syn / total, color="tab:red", label="synergistic (O < 0)")
     ax.bar(x, red / total, bottom=syn / total, color="tab:blue", label="redundant (O > 0)")
@@ -120,8 +106,33 @@ def plot_oinfo(oinfo: dict, path: Path) -> None:
     ax.set_ylim(0, 1)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path)
+
+
+def oinfo_sections(oinfo_file: Path, out: Path) -> list[str]:
+    """HTML sections (and out/oinfo.png) for an OINFO.h5, read through OInfoResult.read."""
+    from hpcneuro.oinfo.result import OInfoResult
+
+    oinfo = OInfoResult.read(oinfo_file)
+    plot_oinfo(oinfo, out / "oinfo.png")
+    sections = ["<h2>O-information</h2>"
+                f"<p>estimator {oinfo.attrs.get('estimator')}, units "
+                f"{oinfo.attrs.get('units')}, {oinfo.attrs.get('n_samples')} "
+                "samples. O &lt; 0: synergy; O &gt; 0: redundancy.</p>"]
+    summary = oinfo.summary_rows()
+    header = list(summary[0]) if summary else []
+    sections.append(_table(header, [[_fmt(r[k]) for k in header] for r in summary]))
+    sections.append('<img src="oinfo.png" alt="O-information per order">')
+    names = oinfo.variables
+    for k in sorted(oinfo.orders):
+        multiplets, values = oinfo.orders[k].multiplets, oinfo.orders[k].oinfo
+        order = np.argsort(values)
+        pick = np.concatenate([order[:5], order[::-1][:5]]) if values.size > 10 else order
+        rows = [[", ".join(names[j] for j in multiplets[i]), f"{values[i]:+.4f}"]
+                for i in pick]
+        sections.append(f"<h3>order {k}: most synergistic and most redundant</h3>"
+                        + _table(["multiplet", "O"], rows))
+    return sections
 
 
 def _table(header: list[str], rows: list[list]) -> str:
@@ -169,24 +180,7 @@ def build(rundir: Path) -> Path:
         sections.append(mcmc_figures.section(results, out, cfg, params, valid))
     oinfo_file = rundir / "oinfo.h5"
     if oinfo_file.exists():
-        oinfo = read_oinfo(oinfo_file)
-        plot_oinfo(oinfo, out / "oinfo.png")
-        sections.append("<h2>O-information</h2>"
-                        f"<p>estimator {oinfo['attrs'].get('estimator')}, units "
-                        f"{oinfo['attrs'].get('units')}, {oinfo['attrs'].get('n_samples')} "
-                        "samples. O &lt; 0: synergy; O &gt; 0: redundancy.</p>")
-        header = list(oinfo["summary"][0]) if oinfo["summary"] else []
-        sections.append(_table(header, [[_fmt(r[k]) for k in header] for r in oinfo["summary"]]))
-        sections.append('<img src="oinfo.png" alt="O-information per order">')
-        names = oinfo["variables"]
-        for k in sorted(oinfo["orders"]):
-            multiplets, values = oinfo["orders"][k]
-            order = np.argsort(values)
-            pick = np.concatenate([order[:5], order[::-1][:5]]) if values.size > 10 else order
-            rows = [[", ".join(names[j] for j in multiplets[i]), f"{values[i]:+.4f}"]
-                    for i in pick]
-            sections.append(f"<h3>order {k}: most synergistic and most redundant</h3>"
-                            + _table(["multiplet", "O"], rows))
+        sections += oinfo_sections(oinfo_file, out)
     sections.append("<h2>Provenance</h2>" + _table(["", ""], list(versions.items()))
                     + f"<pre>{html.escape(json.dumps(cfg, indent=1))}</pre>")
     style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;} "
@@ -194,7 +188,7 @@ def build(rundir: Path) -> Path:
              "padding:2px 8px;font-size:90%;} img{max-width:100%;} "
              "pre{background:#f6f6f6;padding:1em;font-size:80%;max-height:30em;overflow:auto;}")
     page = out / "index.html"
-    page.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>hpcneuro "
+    write_text(page, f"<!doctype html><html><head><meta charset='utf-8'><title>hpcneuro "
                     f"{html.escape(cfg['name'])}</title><style>{style}</style></head><body>"
                     + "\n".join(sections) + "</body></html>")
     log.info("report written to %s", page)

@@ -65,6 +65,9 @@ _FEISTEL_ROUNDS = 6
 #: scrambled Sobol' points per sequence with scipy's default 30-bit direction numbers
 SOBOL_MAX_POINTS = 2 ** 30
 _METHODS_WITH_COPULA = ("uniform", "sobol", "lhs")
+#: largest campaign: one int32 row index per sample in MPI messages and the block plan,
+#: and already ~0.4 TB of store at a few hundred bytes per sample
+MAX_SAMPLES = 2 ** 31
 
 
 # --- counter-based hashing ----------------------------------------------------------
@@ -329,10 +332,14 @@ def read_parameter_table(spec: str, parameters: list[dict]) -> np.ndarray:
     """Table rows (T, P) in parameter order. Columns are matched by parameter name; a
     table without names (.npy, HDF5 without a ``names`` attribute) with exactly P columns
     is taken in parameter order. Raises UserError."""
-    from hpcneuro.tables import read_table
+    from hpcneuro.tables import UnknownColumns, read_table
 
     names = [p["name"] for p in parameters]
-    data, columns = read_table(spec)
+    try:
+        # by name first: a parameter column that is not numeric is then named as such
+        data, columns = read_table(spec, names)
+    except UnknownColumns:
+        data, columns = read_table(spec)
     if all(n in columns for n in names):
         data = data[:, [columns.index(n) for n in names]]
     elif columns == [f"x{j}" for j in range(len(columns))] and len(columns) == len(names):
@@ -458,6 +465,10 @@ def validate_sampling(sampling: dict, parameters: list[dict], base_dir,
     n = sampling.get("n_samples")
     if n is not None and n < 1:
         raise ConfigError("sampling.n_samples", f"must be >= 1 (got {n})")
+    if n is not None and n > MAX_SAMPLES:
+        raise ConfigError("sampling.n_samples", f"{n:.3g} samples is more than one campaign "
+                          f"can hold (at most {MAX_SAMPLES:.3g}, 2**31): split it into "
+                          "several campaigns with different seeds")
 
     if method in _METHODS_WITH_COPULA:
         if n is None:
@@ -479,7 +490,7 @@ def validate_sampling(sampling: dict, parameters: list[dict], base_dir,
         if k < 2:
             raise ConfigError("sampling.points_per_axis", f"must be >= 2 (got {k})")
         total = k ** P
-        if total >= 2 ** 62:
+        if total > MAX_SAMPLES:
             raise ConfigError("sampling.points_per_axis", f"{k} points on {P} parameters "
                               f"make {k}**{P} = {total} models: far too many")
         if n is not None and n != total:
@@ -517,8 +528,12 @@ def _read_checked_table(spec: str, parameters: list[dict], base_dir) -> tuple[st
     if not path.is_file():
         raise ConfigError("sampling.table", f"file not found: {path} (relative paths "
                           f"are read from the config's folder {Path(base_dir).resolve()})")
+    from hpcneuro.tables import EmptyTable
+
     try:
         rows = read_parameter_table(spec, parameters)
+    except EmptyTable:
+        rows = np.empty((0, len(parameters)))
     except UserError as exc:
         raise ConfigError("sampling.table", f"cannot use {spec}: {exc}") from None
     if rows.shape[0] == 0:

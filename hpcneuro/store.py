@@ -300,6 +300,36 @@ def contiguous_runs(indices: np.ndarray) -> list[tuple[int, int, int, int]]:
 
 # --- reading -----------------------------------------------------------------------------
 
+#: HDF5's own bytes (object headers, attributes, the config text) on top of raw data
+METADATA_BYTES = 1 << 20
+
+
+def estimated_bytes(cfg: dict) -> int:
+    """Bytes a new RESULTS.h5 for ``cfg`` takes on disk: every field and trace dataset at
+    full size (they are allocated when the file is created) plus metadata."""
+    n = cfg["sampling"]["n_samples"]
+    dims = {"N": n, "P": len(cfg["parameters"]), "F": len(cfg["features"])}
+    total = sum(int(np.prod(field.size(dims), dtype=np.int64)) * np.dtype(field.dtype).itemsize
+                for field in FIELDS)
+    every = cfg["simulation"]["store_traces_every"]
+    if every:
+        rows = (n + every - 1) // every
+        for protocol in cfg["protocols"]:
+            if protocol["type"] != "rheobase":
+                points = int(round(protocol["tstop"] / cfg["simulation"]["record_dt"])) + 1
+                total += rows * points * np.dtype("f4").itemsize
+    return total + len(configuration.dumps(cfg)) + METADATA_BYTES
+
+
+def is_results_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is an hpcneuro RESULTS.h5 (readable, with its status dataset)."""
+    try:
+        ResultsFile(path).close()
+    except UserError:
+        return False
+    return True
+
+
 class NotAResultsFile(UserError):
     """``path`` is missing, not HDF5, or not an hpcneuro results file; ``reason`` says
     which (callers that add their own advice use it)."""

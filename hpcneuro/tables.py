@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 MAX_IN_MEMORY = 1 << 30
 #: rows per chunk when streaming
 CHUNK_ROWS = 1 << 16
+#: bytes per read when checking a gzip stream end to end
+GZIP_CHECK_CHUNK = 1 << 20
 
 #: file extensions read as HDF5 (``FILE.EXT:/dataset``), case-insensitive
 H5_EXTENSIONS = ("h5", "hdf5", "hdf", "he5")
@@ -62,6 +64,14 @@ def require_file(spec: str) -> str:
     return file
 
 
+class EmptyTable(UserError):
+    """A table with a header (or a shape) but no rows."""
+
+
+class UnknownColumns(UserError):
+    """Columns asked for by name that the table does not have."""
+
+
 def _select(names: list[str], columns: Sequence[str] | None, spec: str) -> list[int]:
     """Indices of `columns` in `names` (all if None); unknown names are an error."""
     if columns is None:
@@ -72,7 +82,8 @@ def _select(names: list[str], columns: Sequence[str] | None, spec: str) -> list[
     unknown = [c for c in cols if c not in names]
     if unknown:
         shown = ", ".join(names[:40]) + (" ..." if len(names) > 40 else "")
-        raise UserError(f"unknown column(s) {', '.join(unknown)} in {spec}; available: {shown}")
+        raise UnknownColumns(f"unknown column(s) {', '.join(unknown)} in {spec}; available: "
+                             f"{shown}")
     dup = sorted({c for c in cols if cols.count(c) > 1})
     if dup:
         raise UserError(f"column(s) {', '.join(dup)} selected twice: list each once")
@@ -85,15 +96,21 @@ def _read_text(path: str, columns: Sequence[str] | None) -> tuple[np.ndarray, li
     base = path[:-3] if path.lower().endswith(".gz") else path
     ext = os.path.splitext(base)[1].lower()
     sep = "," if ext == ".csv" else ("\t" if ext in (".tsv", ".tab") else None)
+    gz = path.lower().endswith(".gz")
+    if gz:
+        _check_gzip(path)
     try:
         # round_trip: the C parser's default ("high") may miss a 17-digit value by an ulp
         options = {"engine": "python"} if sep is None else {"engine": "c",
                                                             "float_precision": "round_trip"}
         df = pd.read_csv(path, sep=sep, **options,
-                         compression="gzip" if path.lower().endswith(".gz") else None)
-    except (OSError, ValueError, pd.errors.ParserError, gzip.BadGzipFile) as exc:
+                         compression="gzip" if gz else None)
+    except (OSError, ValueError, EOFError, pd.errors.ParserError) as exc:
         raise UserError(f"cannot read table {path}: {exc}") from exc
-    names = [str(c) for c in df.columns]
+    if df.shape[0] == 0:
+        raise EmptyTable(f"{path} has no rows: give a table with one row per sample under "
+                         "its header")
+    names = _header(path, sep, gz, df.shape[1])
     idx = _select(names, columns, path)
     out, kept = [], []
     for j in idx:
@@ -103,7 +120,7 @@ def _read_text(path: str, columns: Sequence[str] | None) -> tuple[np.ndarray, li
             if columns is not None:
                 raise UserError(f"column {names[j]!r} of {path} is not numeric "
                                 f"(e.g. {df.iloc[int(np.flatnonzero(bad)[0]), j]!r}): "
-                                "leave it out of --columns")
+                                "fix its values, or do not select it")
             log.warning("skipping non-numeric column %r of %s", names[j], path)
             continue
         out.append(col.to_numpy(dtype=np.float64))
@@ -111,6 +128,34 @@ def _read_text(path: str, columns: Sequence[str] | None) -> tuple[np.ndarray, li
     if not out:
         raise UserError(f"no numeric columns in {path}")
     return np.column_stack(out), kept
+
+
+def _check_gzip(path: str) -> None:
+    """Read a .gz through once: pandas stops silently at a truncated stream."""
+    import zlib
+
+    try:
+        with gzip.open(path, "rb") as f:
+            while f.read(GZIP_CHECK_CHUNK):
+                pass
+    except (OSError, EOFError, zlib.error) as exc:
+        raise UserError(f"{path} is not a complete gzip file ({exc}): download or "
+                        "compress it again") from None
+
+
+def _header(path: str, sep: str | None, gz: bool, n: int) -> list[str]:
+    """The header's names as written: pandas renames duplicates (a, a.1) silently."""
+    import csv
+
+    with (gzip.open(path, "rt", newline="") if gz else open(path, newline="")) as f:
+        line = f.readline()
+    delimiter = sep or csv.Sniffer().sniff(line, delimiters=",\t;| ").delimiter
+    names = [c.strip() for c in next(csv.reader([line], delimiter=delimiter))][:n]
+    dup = sorted({c for c in names if names.count(c) > 1})
+    if dup:
+        raise UserError(f"{path}: column name(s) {', '.join(map(repr, dup))} appear more than "
+                        "once in the header: rename them so each is unique")
+    return names
 
 
 def _h5_names(dset: Any, n: int) -> list[str]:
@@ -146,8 +191,10 @@ def _read_h5(spec: str, file: str, path: str | None, columns: Sequence[str] | No
         raise UserError(f"no dataset {path} in {file}; 2-D datasets: {', '.join(two_d) or 'none'}")
     dset = f[path]
     if dset.ndim != 2:
+        shape = dset.shape
         f.close()
-        raise UserError(f"{file}:{path} has shape {dset.shape}: need a 2-D samples x variables dataset")
+        raise UserError(f"{file}:{path} has shape {shape}: need a 2-D samples x variables "
+                        f"dataset; 2-D datasets in the file: {', '.join(two_d) or 'none'}")
     names = _h5_names(dset, dset.shape[1])
     idx = _select(names, columns, spec)
     sel = [names[j] for j in idx]

@@ -171,27 +171,28 @@ print(json.dumps({"seconds": dt, "rows": int(len(h))}))
 PEER_INSTALL = {"thoi": [["torch==2.13.0"], ["thoi"]], "hoi": [["hoi"]]}
 
 
-def ensure_peer(name: str, install: bool) -> str | None:
-    """None if `name` imports (installing it if allowed), else the reason."""
-    ok = subprocess.run([sys.executable, "-c", f"import {name}"], capture_output=True, text=True)
+def ensure_peer(name: str, install: bool, python: str = sys.executable) -> str | None:
+    """None if `name` imports in `python` (installing it if allowed), else the reason."""
+    ok = subprocess.run([python, "-c", f"import {name}"], capture_output=True, text=True)
     if ok.returncode == 0:
         return None
     if not install:
         return f"{name} not installed (--no-install)"
     for pkgs in PEER_INSTALL[name]:
         print(f"  installing {' '.join(pkgs)} (optional benchmark extra) ...", flush=True)
-        r = subprocess.run([sys.executable, "-m", "pip", "install", "-q", *pkgs],
+        r = subprocess.run([python, "-m", "pip", "install", "-q", *pkgs],
                            capture_output=True, text=True)
         if r.returncode != 0:
             return f"pip install {' '.join(pkgs)} failed: {r.stderr.strip().splitlines()[-1:]}"
-    ok = subprocess.run([sys.executable, "-c", f"import {name}"], capture_output=True, text=True)
+    ok = subprocess.run([python, "-c", f"import {name}"], capture_output=True, text=True)
     return None if ok.returncode == 0 else f"import {name} failed: {ok.stderr.strip()[-300:]}"
 
 
-def run_peer(name: str, x: np.ndarray, kmax: int, tmp: Path) -> dict:
+def run_peer(name: str, x: np.ndarray, kmax: int, tmp: Path,
+             python: str = sys.executable) -> dict:
     np.save(tmp / "x.npy", x)
     out = tmp / f"{name}.npz"
-    r = subprocess.run([sys.executable, "-c", PEER_CODE[name], str(tmp / "x.npy"), str(kmax),
+    r = subprocess.run([python, "-c", PEER_CODE[name], str(tmp / "x.npy"), str(kmax),
                         str(out)], capture_output=True, text=True, timeout=3600)
     if r.returncode != 0:
         raise RuntimeError(r.stderr.strip()[-500:])

@@ -16,7 +16,7 @@ from hpcneuro import config as configuration
 from hpcneuro import slurm
 from hpcneuro.analysis import DEFAULTS, AnalysisOptions
 from hpcneuro.cli import build_parser
-from hpcneuro.cluster import slurm_jobs
+from hpcneuro.oinfo.engine import slurm_jobs
 from hpcneuro.oinfo import compute_oinfo
 
 

@@ -18,7 +18,9 @@ COMMANDS = {
     "report": ["index.html"],
     "submit": ["sbatch", "--nodes", "--ntasks-per-node", "--time", "--partition", "--account",
                "--qos", "--dry-run", "slurm.yaml"],
-    "genes": ["expression"],
+    "genes": ["COUNTS", "--metadata", "--cell-id", "--group-by", "--exclude-label", "--genes",
+              "--min-detection", "--top-variable", "--normalize", "--estimator",
+              "--bias-correct", "--bootstrap", "--max-order", "h5ad", "patchseq"],
 }
 
 
@@ -43,9 +45,11 @@ def test_python_dash_m_entry_point():
     assert proc.returncode == 0 and proc.stdout.startswith("hpcneuro ")
 
 
-def test_unfinished_genes_command_says_so(capsys):
-    assert main(["genes"]) == 4
-    assert "not implemented yet" in capsys.readouterr().err
+def test_genes_without_counts_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["genes"])
+    assert exit_info.value.code == 2
+    assert "COUNTS" in capsys.readouterr().err
 
 
 def test_status_of_a_missing_file_is_a_clear_error(tmp_path, capsys):

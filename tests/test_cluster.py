@@ -5,8 +5,11 @@ import pytest
 
 from conftest import slurm_env  # noqa: F401 - fixture
 
-from hpcneuro.cluster import SLURM_CONFIG, _slurm_kwargs, open_client
+from pathlib import Path
+
 from hpcneuro.errors import UserError
+from hpcneuro.oinfo import engine
+from hpcneuro.oinfo.engine import SLURM_DEFAULTS, load_slurm_defaults, open_client
 
 
 def test_none_runs_in_process():
@@ -40,19 +43,69 @@ def test_bad_scheduler_names():
 
 
 def test_slurm_config_file_renders_a_job_script(tmp_path):
-    kw = _slurm_kwargs(SLURM_CONFIG, {"walltime": "00:10:00"})
-    assert kw["cores"] == kw["processes"] and kw["walltime"] == "00:10:00"
+    """The packaged slurm-dask.yaml, merged into dask's defaults, drives SLURMCluster."""
+    import dask
     from dask_jobqueue import SLURMCluster
 
-    with SLURMCluster(**kw, scheduler_options={"dashboard_address": ":0"}) as cl:
+    assert SLURM_DEFAULTS.is_file() and SLURM_DEFAULTS.parent == Path(engine.__file__).parent
+    load_slurm_defaults()
+    kw = dask.config.get("jobqueue.slurm")
+    assert kw["cores"] == kw["processes"] == 2
+    with SLURMCluster(walltime="00:10:00", scheduler_options={"dashboard_address": ":0"}) as cl:
         script = cl.job_script()
     assert "#SBATCH" in script and "00:10:00" in script and "--nworkers 2" in script
+
+
+SETTINGS_RUN = """
+import json
+import dask
+from hpcneuro.oinfo.engine import load_slurm_defaults, slurm_user_settings
+load_slurm_defaults()
+load_slurm_defaults()  # once is enough; twice changes nothing
+print(json.dumps({"config": dask.config.get("jobqueue.slurm"), "user": slurm_user_settings()}))
+"""
+
+
+def test_slurm_defaults_yield_to_the_users_dask_config_and_file(tmp_path):
+    """Packaged defaults < ~/.config/dask and DASK_* < HPCNEURO_SLURM_DASK (a fresh process:
+    dask reads its config files and environment at import, before the defaults merge)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    user_dir = tmp_path / "dask"
+    user_dir.mkdir()
+    (user_dir / "jobqueue.yaml").write_text(yaml.safe_dump(
+        {"jobqueue": {"slurm": {"walltime": "02:00:00"}}}))
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(yaml.safe_dump({"jobqueue": {"slurm": {"queue": "debug",
+                                                           "job-extra-directives": ["-A x"]}}}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DASK_")}
+    env.update(PYTHONPATH=str(root), DASK_CONFIG=str(user_dir),
+               DASK_JOBQUEUE__SLURM__MEMORY="3GB", HPCNEURO_SLURM_DASK=str(mine))
+    out = subprocess.run([sys.executable, "-c", SETTINGS_RUN], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    cfg = got["config"]
+    assert cfg["cores"] == 2 and cfg["processes"] == 2        # packaged defaults
+    assert cfg["walltime"] == "02:00:00"                      # user's dask config file
+    assert cfg["memory"] == "3GB"                             # DASK_* variable
+    assert got["user"] == {"queue": "debug", "job_extra_directives": ["-A x"]}
+    env["HPCNEURO_SLURM_DASK"] = str(tmp_path / "missing.yaml")
+    out = subprocess.run([sys.executable, "-c", SETTINGS_RUN], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode != 0 and "HPCNEURO_SLURM_DASK" in out.stderr
 
 
 SLURM_RUN = """
 import sys
 import numpy as np
-from hpcneuro.cluster import open_client
+from hpcneuro.oinfo import open_client
 from hpcneuro.oinfo import compute_oinfo
 x = np.random.default_rng(0).normal(size=(300, 9)) @ np.random.default_rng(1).normal(size=(9, 9))
 names = [f"v{i}" for i in range(9)]

@@ -12,7 +12,7 @@ import pytest
 
 from hpcneuro import oinfo as oi
 from hpcneuro.errors import UserError
-from hpcneuro.oinfo import compute_oinfo, reference_oinfo
+from hpcneuro.oinfo import compute_oinfo, engine, reference_oinfo
 
 
 def correlated(n: int, t: int, seed: int = 0) -> np.ndarray:
@@ -69,8 +69,8 @@ def test_kernel_top_k_values_match_reference_on_units():
                hist_lo=np.zeros(kmax + 1), hist_inv_w=np.ones(kmax + 1), top=600, nbins=0)
     part = None
     for u in oi.plan_units(n, kmax, n_units=13):
-        part = oi._merge(part, oi._run_unit(r, u, cfg), 600)
-    part = oi._finish(part, 600)
+        part = engine._merge(part, engine._run_unit(r, u, cfg), 600)
+    part = engine._finish(part, 600)
     for k in range(3, kmax + 1):
         assert part.icount[k, 0] == math.comb(n, k)
         for key, s in zip(part.red_key[k], part.red_idx[k]):
@@ -305,6 +305,73 @@ def test_write_layout(tmp_path):
                 assert name in g
     text = res.summary_text()
     assert "order" in text and "v1" in text and "bits" in text
+
+
+def assert_same_result(a: oi.OInfoResult, b: oi.OInfoResult) -> None:
+    """Every field of two results equal: variables, summary, orders, stats, attrs."""
+    assert b.variables == a.variables and b.dropped == a.dropped
+    assert b.attrs == a.attrs
+    assert b.summary_rows() == a.summary_rows()
+    assert sorted(b.orders) == sorted(a.orders)
+    for k, ra in a.orders.items():
+        rb = b.orders[k]
+        for name in ("order", "n_multiplets", "n_synergistic", "n_redundant", "mean", "std",
+                     "min", "max", "complete"):
+            assert getattr(rb, name) == getattr(ra, name), (k, name)
+        for name in ("multiplets", "oinfo", "tc", "dtc", "hist_edges", "hist_counts"):
+            np.testing.assert_array_equal(getattr(rb, name), getattr(ra, name))
+        assert rb.stats.mean_ci == ra.stats.mean_ci
+        for name in ("ci_low", "ci_high", "pvalue", "qvalue", "gradient"):
+            va, vb = getattr(ra.stats, name), getattr(rb.stats, name)
+            assert (va is None) == (vb is None), (k, name)
+            if va is not None:
+                np.testing.assert_array_equal(vb, va)
+
+
+@pytest.mark.parametrize("kw", [
+    dict(max_order=5, target="v1", top=3, store_all_max=15, bias_correct=True, units="bits",
+         bootstrap=5, permutations=5, gradient=True),
+    dict(max_order=4, top=2, store_all_max=0),
+])
+def test_read_gives_back_what_was_written(tmp_path, kw):
+    n = 7
+    x = correlated(n, 300, seed=13)
+    x = np.column_stack([x, np.ones(300)])  # a constant column: dropped and recorded
+    res = compute_oinfo(x, names_of(n + 1), **kw)
+    assert res.dropped == ["v7"]
+    path = tmp_path / "OINFO.h5"
+    res.write(path)
+    back = oi.OInfoResult.read(path)
+    assert_same_result(res, back)
+    assert back.attrs["target"] == kw.get("target")
+    # the read result is a result: it writes the same file again
+    back.write(tmp_path / "again.h5")
+    assert_same_result(res, oi.OInfoResult.read(tmp_path / "again.h5"))
+
+
+def test_read_refuses_what_is_not_an_oinfo_file(tmp_path):
+    with pytest.raises(UserError, match="cannot open"):
+        oi.OInfoResult.read(tmp_path / "missing.h5")
+    with h5py.File(tmp_path / "other.h5", "w") as f:
+        f["x"] = np.zeros(3)
+    with pytest.raises(UserError, match="not an OINFO.h5"):
+        oi.OInfoResult.read(tmp_path / "other.h5")
+
+
+def test_report_section_from_a_read_result(tmp_path):
+    from hpcneuro.report import oinfo_sections
+
+    n = 6
+    res = compute_oinfo(correlated(n, 300, seed=4), names_of(n), max_order=4, bootstrap=3)
+    res.write(tmp_path / "oinfo.h5")
+    page = "".join(oinfo_sections(tmp_path / "oinfo.h5", tmp_path))
+    assert (tmp_path / "oinfo.png").stat().st_size > 0
+    assert "<h2>O-information</h2>" in page and "mean_ci_low" in page
+    for k in (3, 4):
+        assert f"order {k}: most synergistic" in page
+    best = res.orders[3].multiplets[int(np.argmin(res.orders[3].oinfo))]
+    assert ", ".join(f"v{j}" for j in best) in page
+    assert f"{res.orders[3].oinfo.min():+.4f}" in page
 
 
 # ---------------------------------------------------------------- bad input

@@ -125,10 +125,14 @@ def test_seed_changes_random_methods_only(table_cfg):
             np.testing.assert_array_equal(a, b)
         else:
             assert not np.any(a == b), name
-    # huge and negative seeds are fine (taken modulo 2**64)
-    for seed in (-5, 2 ** 70 + 3):
+    # the whole 64-bit range works; beyond it a seed would alias a smaller one (2**64 + 3
+    # is 3 to the hash), so it is refused rather than silently taken modulo 2**64
+    for seed in (0, 2 ** 64 - 1):
         Sampler(validate(METHODS["sobol"], seed=seed)).sample(np.arange(4))
         Sampler(validate(METHODS["lhs"], seed=seed)).sample(np.arange(4))
+    for seed in (-5, 2 ** 64, 2 ** 70 + 3):
+        with pytest.raises(ConfigError, match=r"seed: must be in 0 \.\. 2\*\*64 - 1"):
+            validate(METHODS["lhs"], seed=seed)
 
 
 def test_indices_out_of_range_or_not_integers_are_refused():

@@ -209,15 +209,14 @@ def read_start_table(cfg: dict) -> np.ndarray | None:
 
 
 def run(cfg: dict, store, counter, stop_requested: Callable[[], bool], pending: np.ndarray,
-        rank: int, protocols, progress) -> dict:
+        rank: int, protocols, batch, progress, mine: dict | None = None) -> dict:
     """Advance every chain with pending steps; every rank calls this. Returns this rank's
-    counts (done, failed, valid, blocks, accepted)."""
-    from hpcneuro.simulation import make_batch
-
+    counts (done, failed, valid, blocks, accepted), kept up to date in ``mine`` (so that
+    a caller that catches an exception still has the counts so far)."""
     nxt, blocks = plan(cfg, pending)
-    batch = make_batch(cfg, int(sum(b.size for b in blocks)))
     table = read_start_table(cfg)
-    mine = {"done": 0, "failed": 0, "valid": 0, "blocks": 0, "accepted": 0}
+    mine = {} if mine is None else mine
+    mine.update({"done": 0, "failed": 0, "valid": 0, "blocks": 0, "accepted": 0})
     while True:
         b, stop = counter.sync(0, 0, stop_requested())
         if stop or b >= len(blocks):

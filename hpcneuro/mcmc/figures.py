@@ -10,20 +10,12 @@ import numpy as np
 
 from hpcneuro.mcmc import diagnostics
 from hpcneuro.mcmc.cost import OUTSIDE
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from hpcneuro.report import pyplot, save_figure
 
 
 def plot_cost(d: diagnostics.Diagnostics, threshold: float | None, path: Path) -> None:
     """Cost of every chain's state per step: median, 10-90% band, a few chains."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.6))
     c = np.minimum(d.cost_trace, OUTSIDE)
     steps = np.arange(c.shape[1])
@@ -44,13 +36,12 @@ def plot_cost(d: diagnostics.Diagnostics, threshold: float | None, path: Path) -
                  "or undefined)", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_acceptance(d: diagnostics.Diagnostics, path: Path) -> None:
     """Acceptance rate per chain, and R-hat per parameter."""
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
     ax = axes[0]
     ax.bar(np.arange(d.n_chains), np.nan_to_num(d.acceptance), color="tab:green")
@@ -68,15 +59,14 @@ def plot_acceptance(d: diagnostics.Diagnostics, path: Path) -> None:
     ax.set_ylim(bottom=min(1.0, np.nanmin(d.rhat) if np.isfinite(d.rhat).any() else 1.0))
     ax.set_title("R-hat per parameter (after burn-in)", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_corner(values: np.ndarray, names: list[str], parameters: list[dict],
                 path: Path) -> None:
     """Marginals (diagonal) and pairwise densities (lower triangle) of the valid models,
     within the parameters' bounds (log10 axes for scale: log)."""
-    plt = _plt()
+    plt = pyplot()
     P = len(names)
     log = [p["scale"] == "log" for p in parameters]
     x = np.where(log, np.log10(np.where(log, values, 1.0)), values) if values.size else values
@@ -111,8 +101,7 @@ def plot_corner(values: np.ndarray, names: list[str], parameters: list[dict],
                 ax.set_ylabel(names[i] + (" (log10)" if log[i] else ""), fontsize=6)
     fig.suptitle(f"valid population: {x.shape[0]} distinct accepted states", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    save_figure(fig, path, dpi=80)
 
 
 def section(results: Path, out: Path, cfg: dict, params: np.ndarray, valid: np.ndarray) -> str:

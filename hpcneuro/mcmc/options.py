@@ -96,11 +96,14 @@ def validate(sampling: dict, validity: list[dict]) -> None:
     if sampling["start"] != "table" and sampling.get("table") is not None:
         raise ConfigError("sampling.table", "only applies to method table, or to method mcmc "
                           "with start: table; remove it or set start: table")
+    from hpcneuro.sampling import MAX_SAMPLES
+
     n = sampling["n_chains"] * sampling["n_steps"]
     if sampling.get("n_samples") is not None and sampling["n_samples"] != n:
         raise ConfigError("sampling.n_samples", f"must equal n_chains * n_steps = {n} for "
                           f"method mcmc (got {sampling['n_samples']}); leave it out")
-    if n >= 2 ** 31:
-        raise ConfigError("sampling.n_chains", f"n_chains * n_steps = {n} rows: at most "
-                          "2**31 - 1 per file")
+    if n > MAX_SAMPLES:
+        raise ConfigError("sampling.n_chains", f"n_chains * n_steps = {n:.3g} rows is more "
+                          f"than one campaign can hold (at most {MAX_SAMPLES:.3g}, 2**31): "
+                          "split it into several campaigns with different seeds")
     sampling["n_samples"] = n

@@ -70,6 +70,22 @@ def _nrnivmodl() -> str:
     return found
 
 
+#: nrnivmodl's progress chatter and its Python wrapper's traceback: not diagnostics
+_NOISE = ("Traceback (most recent call last)", "File \"", "subprocess.", "raise ",
+          "make: ", "make[", "NOTE:", "refer to the C++", "->", "cfiles", "Mod files",
+          "Creating", "MODOBJS", "Translating", "^", "check_call", "exec(", "sys.exit(")
+#: diagnostics kept in the error message: the compiler's own first lines say what is wrong
+DIAGNOSTIC_LINES = 20
+
+
+def compiler_diagnostics(output: str, work: Path) -> str:
+    """The lines of nrnivmodl's output that say what is wrong with a .mod file."""
+    lines = [line.rstrip() for line in output.splitlines()]
+    keep = [line for line in lines if line.strip() and str(work) not in line
+            and not line.strip().startswith(_NOISE)]
+    return "\n".join(keep[:DIAGNOSTIC_LINES])
+
+
 def _compile_library(files: Sequence[Path], coreneuron: bool = False) -> Path:
     """Compile (or reuse from the cache) one library of ``files``; return its path:
     libnrnmech for NEURON, or with ``coreneuron`` libcorenrnmech."""
@@ -94,8 +110,7 @@ def _compile_library(files: Sequence[Path], coreneuron: bool = False) -> Path:
         lib = _find_library(work, name)
         if proc.returncode != 0 or lib is None:
             shutil.rmtree(work, ignore_errors=True)
-            output = (proc.stdout + proc.stderr).strip().splitlines()
-            detail = "\n".join(line for line in output if line.strip())[-4000:]
+            detail = compiler_diagnostics(proc.stdout + proc.stderr, work)
             if coreneuron:
                 raise UserError(
                     "the mechanisms did not compile for CoreNEURON (nrnivmodl -coreneuron "

@@ -1,0 +1,149 @@
+"""Work units: closed-form sizes of the enumeration tree and a worker-independent split.
+
+Work units are (prefix, lo, hi, shallow): the children prefix+v for lo <= v < hi
+and (unless shallow) their whole subtrees up to max_order. Their sizes are
+closed-form binomial sums, so the tree is cut into balanced units without index
+arrays; the cut depends only on (N, orders, mode), never on the number of
+workers, which is what makes results bit-identical for any number of workers.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+
+def _comb_table(n: int) -> np.ndarray:
+    """(n+1, n+1) float64 binomial coefficients C[a, b] (Pascal's triangle, 0 above a)."""
+    c = np.zeros((n + 1, n + 1))
+    for a in range(n + 1):
+        c[a, 0] = 1.0
+        for b in range(1, a + 1):
+            c[a, b] = c[a - 1, b - 1] + c[a - 1, b]
+    return c
+
+
+@dataclass(frozen=True)
+class Unit:
+    """Children prefix+(v,) for lo <= v < hi, with subtrees unless shallow.
+
+    cost: planned work in cost units (see plan_units), for balancing and progress.
+    """
+
+    prefix: tuple[int, ...]
+    lo: int
+    hi: int
+    shallow: bool
+    cost: float
+
+
+def plan_units(n: int, max_order: int, root: tuple[int, ...] = (),
+               n_units: int | None = None) -> list[Unit]:
+    """Cut the enumeration tree below `root` into balanced units, in DFS order.
+
+    Cost of a node of order m is taken as (m + 4) (O(k) work plus overhead).
+    The cut depends only on (n, max_order, root), so any number of workers
+    sees the same units.
+    """
+    C = _comb_table(n)
+
+    def sub_cost(depth: int, v: int) -> float:
+        # node prefix+(v,) at order depth+1 with all its descendants
+        rest = n - 1 - v
+        tot = 0.0
+        for j in range(0, max_order - depth):
+            if j > rest:
+                break
+            tot += C[rest, j] * (depth + 1 + j + 4)
+        return tot
+
+    def cost(prefix: tuple[int, ...], lo: int, hi: int, shallow: bool) -> float:
+        d = len(prefix)
+        if shallow:
+            return float((hi - lo) * (d + 5))
+        return sum(sub_cost(d, v) for v in range(lo, hi))
+
+    start = root[-1] + 1 if root else 0
+    total = cost(root, start, n, False)
+    if n_units is None:
+        # one cost unit is ~8 ns here: aim at ~1e7 (~80 ms) per unit so the
+        # scheduler round trip stays small, but keep 16 units for mid-size
+        # problems so they still spread over workers; never above 512
+        n_units = int(min(512, max(total // 1e7, min(16, total // 1e5), 1)))
+    target = total / n_units
+    out: list[Unit] = []
+
+    def split(prefix: tuple[int, ...], lo: int, hi: int) -> None:
+        if lo >= hi:
+            return
+        c = cost(prefix, lo, hi, False)
+        if c <= target * 1.5 or len(prefix) + 1 >= max_order:
+            out.append(Unit(prefix, lo, hi, False, c))
+            return
+        if hi - lo == 1:
+            out.append(Unit(prefix, lo, hi, True, cost(prefix, lo, hi, True)))
+            split(prefix + (lo,), lo + 1, n)
+            return
+        # cut where the cumulative cost reaches half
+        acc, half, mid = 0.0, c / 2, lo + 1
+        for v in range(lo, hi):
+            acc += sub_cost(len(prefix), v)
+            if acc >= half:
+                mid = max(lo + 1, v + (1 if acc - half < half else 0))
+                mid = min(mid, hi - 1) if hi - lo > 1 else hi
+                break
+        split(prefix, lo, mid)
+        split(prefix, mid, hi)
+
+    split(root, start, n)
+    return out
+
+
+def count_multiplets(n: int, order: int, targeted: bool) -> int:
+    """Number of multiplets of one order (targeted: all contain the target)."""
+    return math.comb(n - 1, order - 1) if targeted else math.comb(n, order)
+
+
+def unit_count(unit: Unit, n: int, order: int) -> int:
+    """Number of multiplets of one order inside a work unit (closed form)."""
+    p = len(unit.prefix)
+    if unit.shallow:
+        return (unit.hi - unit.lo) if order == p + 1 else 0
+    if order < p + 1:
+        return 0
+    return sum(math.comb(n - 1 - v, order - p - 1) for v in range(unit.lo, unit.hi))
+
+
+@njit(cache=True, nogil=True)
+def _combinations(n: int, k: int) -> np.ndarray:
+    """All k-subsets of range(n) in lexicographic order, (C(n, k), k) int64."""
+    total = 1
+    for i in range(k):
+        total = total * (n - i) // (i + 1)
+    out = np.empty((total, k), np.int64)
+    c = np.arange(k)
+    for r in range(total):
+        for q in range(k):
+            out[r, q] = c[q]
+        i = k - 1
+        while i >= 0 and c[i] == n - k + i:
+            i -= 1
+        if i < 0:
+            break
+        c[i] += 1
+        for j in range(i + 1, k):
+            c[j] = c[j - 1] + 1
+    return out
+
+
+def combinations_lex(n: int, k: int, targeted: bool = False) -> np.ndarray:
+    """k-subsets of range(n), lexicographic, (M, k) int64; targeted: all contain 0
+    (targeted mode puts the target first in kernel space)."""
+    if not targeted:
+        return _combinations(n, k)
+    rest = _combinations(n - 1, k - 1) + 1
+    return np.column_stack([np.zeros(len(rest), np.int64), rest]).reshape(-1, k)
+
+
