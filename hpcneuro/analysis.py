@@ -15,9 +15,12 @@ option         default     meaning
 =============  ==========  ============================================================
 variables      params      columns analysed: params, features or both (analyze, run)
 valid_only     true        only models that meet every validity rule (analyze, run)
+features       None        parameters plus these features (analyze, run)
+columns        None        exactly these parameter/feature columns (analyze, run)
 min_order      3           smallest multiplet size
 max_order      None        largest multiplet size; None: min(N, 5)
-target         None        only multiplets containing this column
+target         None        only multiplets containing this column; a feature: parameters
+                           plus that feature; ``all-features``: each feature in turn
 estimator      gc          gc (Gaussian copula) or gauss
 bias_correct   false       subtract the Gaussian small-sample entropy bias
 units          nats        nats or bits
@@ -69,7 +72,7 @@ UNITS = ("nats", "bits")
 NAN_POLICIES = ("raise", "drop")
 
 #: options that choose the analysed table, not the engine (compute_oinfo has no such keyword)
-_TABLE_OPTIONS = ("variables", "valid_only")
+_TABLE_OPTIONS = ("variables", "valid_only", "features", "columns")
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,8 @@ class AnalysisOptions:
 
     variables: str = "params"
     valid_only: bool = True
+    features: tuple[str, ...] | None = None
+    columns: tuple[str, ...] | None = None
     min_order: int = 3
     max_order: int | None = None
     target: str | None = None
@@ -115,7 +120,11 @@ class AnalysisOptions:
     def from_config(cls, section: dict) -> "AnalysisOptions":
         """From a validated config's ``analysis`` section (keys left out: the defaults)."""
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in section.items() if k in names})
+        values = {k: v for k, v in section.items() if k in names}
+        for key in ("features", "columns"):
+            if values.get(key) is not None:
+                values[key] = tuple(values[key])
+        return cls(**values)
 
     @classmethod
     def from_cli(cls, args: argparse.Namespace) -> "AnalysisOptions":
@@ -127,6 +136,9 @@ class AnalysisOptions:
             values["nan_policy"] = "drop" if given["drop_nan"] else "raise"
         if "all_models" in given:
             values["valid_only"] = not given["all_models"]
+        for key in ("features", "columns"):
+            if isinstance(values.get(key), str):
+                values[key] = tuple(c.strip() for c in values[key].split(",") if c.strip())
         return cls(**values)
 
     def engine_kwargs(self) -> dict[str, Any]:
@@ -148,6 +160,10 @@ class AnalysisOptions:
             words += ["--max-order", str(self.max_order)]
         if self.target is not None:
             words += ["--target", self.target]
+        if self.features:
+            words += ["--features", ",".join(self.features)]
+        if self.columns:
+            words += ["--columns", ",".join(self.columns)]
         words += ["--estimator", self.estimator, "--units", self.units,
                   "--bootstrap", str(self.bootstrap), "--permutations", str(self.permutations),
                   "--top", str(self.top), "--scheduler", self.scheduler,

@@ -301,7 +301,8 @@ def _run_samples(cfg: dict, output: str, store: ResultsStore, counter: BlockCoun
         params = sampler.sample(indices)
         result = evaluate_block(batch, protocols, cfg, params, counter.poke)
         try:
-            store.write_block(indices, params, result, rank, claimed)
+            store.write_block(indices, params, result, rank, claimed,
+                              sampler.component(indices))
         except OSError as exc:
             if not is_disk_error(exc):
                 raise
@@ -338,29 +339,31 @@ def _run_chains(cfg: dict, output: str, store: ResultsStore, counter: BlockCount
 
 def _open_store(output: str, cfg: dict, mode: str, comm) -> ResultsStore:
     """Open ``output``; a new file is built under a temporary name and renamed when
-    complete, so a kill during creation never leaves a half-made results file."""
+    complete, so a kill during creation never leaves a half-made results file.
+
+    Rank 0 creates it alone (datasets allocated in full) and tells every rank how it went:
+    a full disk inside a collective HDF5 call would leave the other ranks waiting forever,
+    a serial failure is an ordinary error that all ranks then raise (exit 3).
+    """
     if mode != "create":
         return ResultsStore.open(output, comm)
     rank = 0 if comm is None else comm.rank
     partial = f"{output}.creating"
-    try:
-        ResultsStore.create(partial, cfg, comm).close()
-    except Exception as exc:
-        if not is_disk_error(exc):
-            raise
-        error = disk_full(output, estimated_bytes(cfg))
-        with contextlib.suppress(OSError):
-            os.unlink(partial)  # a partial file would keep the disk full
-        if comm is None or comm.size == 1:
-            raise error from None
-        # the other ranks may be inside a collective HDF5 call that will never complete:
-        # only an abort frees them (mpiexec then exits with this status)
-        print(f"hpcneuro simulate: error: {error}", file=sys.stderr, flush=True)
-        comm.Abort(error.exit_status)
+    outcome = ""
     if rank == 0:
-        os.replace(partial, output)
+        try:
+            ResultsStore.create(partial, cfg).close()
+            os.replace(partial, output)
+        except Exception as exc:
+            if not is_disk_error(exc):
+                raise
+            with contextlib.suppress(OSError):
+                os.unlink(partial)  # a partial file would keep the disk full
+            outcome = str(disk_full(output, estimated_bytes(cfg)))
     if comm is not None:
-        comm.Barrier()
+        outcome = comm.bcast(outcome, root=0)
+    if outcome:
+        raise collective(DiskFull(outcome))
     return ResultsStore.open(output, comm)
 
 

@@ -53,7 +53,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     comm = mpi_world()
     _setup_logging(comm.rank, args.verbose)
-    cfg = configuration.load(args.config)
+    cfg = configuration.load(args.config, args.set)
     summary = simulate(cfg, str(args.output), resume=args.resume,
                        retry_failed=args.retry_failed, overwrite=args.overwrite, comm=comm,
                        inputs=[args.config])
@@ -79,7 +79,17 @@ def _add_simulate(sub) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="discard an existing results file and start over")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    _add_set_option(p)
     p.set_defaults(func=cmd_simulate)
+
+
+def _add_set_option(p) -> None:
+    """--set KEY=VALUE, repeatable (config.apply_overrides)."""
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config entry, e.g. --set sampling.n_samples=2000 or "
+                        "--set parameters[0].high=0.3 (VALUE is YAML; repeatable; "
+                        "validated like the file, and part of the campaign's identity: "
+                        "resume with the same --set)")
 
 
 # --- status -------------------------------------------------------------------------
@@ -174,8 +184,10 @@ def _add_oinfo_options(p, kind: str = "OINFO.h5") -> None:
     p.add_argument("--bootstrap", type=int, default=D.bootstrap, metavar="B",
                    help="bootstrap resamples for confidence intervals (default 0: none)")
     p.add_argument("--permutations", type=int, default=D.permutations, metavar="P",
-                   help="permutation null (columns shuffled independently): p-values and "
-                        "Benjamini-Hochberg q-values for the kept multiplets (default 0)")
+                   help="permutation test AGAINST INDEPENDENCE (every column shuffled "
+                        "independently): p-values and Benjamini-Hochberg q-values for the "
+                        "kept multiplets (default 0); not a test of higher-order structure, "
+                        "see README 'Statistics'")
     p.add_argument("--gradient", action="store_true",
                    help="gradient O-information O(X) - O(X without i) of each member of the "
                         "kept multiplets")
@@ -233,8 +245,12 @@ def cmd_oinfo(args: argparse.Namespace) -> int:
     kwargs = _oinfo_kwargs(args)  # option errors first
     check_oinfo_output(args.output, [table_file(args.table)], args.overwrite)
     columns = [c.strip() for c in args.columns.split(",")] if args.columns else None
+    from hpcneuro.oinfo.result import provenance
+
     data, names = read_table(args.table, columns)
     result = compute_oinfo(data, names, **kwargs)
+    result.provenance = provenance(source=args.table, selection="table", columns=names,
+                                   command=_command_line(), rows_used=int(data.shape[0]))
     result.write(args.output)
     print(result.summary_text())
     print(f"wrote {args.output}")
@@ -267,16 +283,27 @@ def check_oinfo_output(output: str, inputs: list[str], overwrite: bool = False) 
 
 
 def run_analysis(results: str, output: str, variables: str, valid_only: bool,
-                 overwrite: bool = False, **kwargs) -> "object":
-    from hpcneuro.oinfo import compute_oinfo
-    from hpcneuro.store import read_table
+                 overwrite: bool = False, features=None, columns=None, command=None,
+                 **kwargs) -> "object":
+    """hpcneuro analyze (see hpcneuro/analyze.py): one OInfoResult, or {feature: result}
+    with target all-features."""
+    from hpcneuro.analyze import analyze
 
-    check_oinfo_output(output, [results], overwrite)
-    data, names = read_table(results, variables, valid_only)
-    log.info("O-information over %d %s of %d models", len(names), variables, data.shape[0])
-    result = compute_oinfo(data, names, **kwargs)
-    result.write(output)
-    return result
+    return analyze(results, output, variables, valid_only, features=features,
+                   columns=columns, overwrite=overwrite, command=command, **kwargs)
+
+
+def _print_analysis(result, output: str) -> None:
+    if isinstance(result, dict):  # --target all-features: one result per feature
+        from hpcneuro.analyze import feature_file
+
+        for feature, res in result.items():
+            print(res.summary_text())
+            print(f"wrote {feature_file(output, feature)}\n")
+        print(f"wrote {len(result)} OINFO.h5 files into {output}/")
+    else:
+        print(result.summary_text())
+        print(f"wrote {output}")
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -285,10 +312,18 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     _setup_logging()
     opts = AnalysisOptions.from_cli(args)
     result = run_analysis(args.results, args.output, opts.variables, opts.valid_only,
-                          overwrite=args.overwrite, **_oinfo_kwargs(args))
-    print(result.summary_text())
-    print(f"wrote {args.output}")
+                          overwrite=args.overwrite, features=opts.features,
+                          columns=opts.columns, command=_command_line(),
+                          **_oinfo_kwargs(args))
+    _print_analysis(result, args.output)
     return 0
+
+
+def _command_line() -> str:
+    """This command as typed, for the provenance of its outputs."""
+    import shlex
+
+    return shlex.join(["hpcneuro"] + sys.argv[1:])
 
 
 def _add_analyze(sub) -> None:
@@ -297,18 +332,98 @@ def _add_analyze(sub) -> None:
     p = sub.add_parser(
         "analyze", help="O-information over a simulation results file",
         description="The O-information engine of 'hpcneuro oinfo' on a results file: over "
-                    "the parameters, the features or both, of valid models by default.",
+                    "the parameters, the features or both, of valid models by default. "
+                    "Models with an undefined (NaN) value in an analysed column are "
+                    "dropped, with counts per column logged and stored.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  hpcneuro analyze results.h5 -o oinfo.h5\n"
-               "  hpcneuro analyze results.h5 -o oinfo.h5 --variables both "
-               "--target step_200.mean_frequency")
+               "  hpcneuro analyze results.h5 -o freq.h5 --target step_200.mean_frequency\n"
+               "  hpcneuro analyze results.h5 -o targeted/ --target all-features "
+               "--bootstrap 200")
     p.add_argument("results", help="RESULTS.h5 from 'hpcneuro simulate'")
     p.add_argument("--variables", choices=VARIABLES, default=DEFAULTS.variables,
                    help=f"which columns to analyse (default {DEFAULTS.variables})")
     p.add_argument("--all-models", action="store_true",
                    help="use every finished model, not only the valid ones")
+    p.add_argument("--features", default=None, metavar="A,B,..",
+                   help="analyse every parameter plus these features")
+    p.add_argument("--columns", default=None, metavar="A,B,..",
+                   help="analyse exactly these parameter/feature columns")
     _add_oinfo_options(p)
+    p._option_string_actions["--target"].help = (
+        "only multiplets containing this column; a feature F analyses the parameters "
+        "plus F only (the method's targeted analysis); 'all-features' runs every feature "
+        "in turn and -o is then a folder of FEATURE.h5 files")
     p.set_defaults(func=cmd_analyze)
+
+
+# --- compare ----------------------------------------------------------------------------
+
+def format_comparison(rows: list[dict], a: str, b: str, units: str, level: float) -> str:
+    """The table of 'hpcneuro compare' for stats.compare rows."""
+    pct = f"{100 * level:g}%"
+    lines = [f"A = {a}", f"B = {b}",
+             f"per-order mean O ({units}) and fraction synergistic, A - B with {pct} "
+             "bootstrap intervals of the difference",
+             f"{'order':>5} {'mean A':>10} {'mean B':>10} {'A - B':>10} {'interval':>24} "
+             f"{'':>3} {'%syn A':>7} {'%syn B':>7} {'A - B':>7} {'interval':>17}"]
+    for r in rows:
+        lo, hi = r["diff_ci"]
+        flo, fhi = r["frac_syn_diff_ci"]
+        mark = " * " if r["excludes_zero"] else "   "
+        lines.append(f"{r['order']:>5} {r['mean_a']:>10.4g} {r['mean_b']:>10.4g} "
+                     f"{r['diff']:>10.4g} {f'[{lo:.4g}, {hi:.4g}]':>24} {mark}"
+                     f"{100 * r['frac_syn_a']:>7.1f} {100 * r['frac_syn_b']:>7.1f} "
+                     f"{100 * r['frac_syn_diff']:>7.1f} "
+                     f"{f'[{100 * flo:.1f}, {100 * fhi:.1f}]':>17}")
+    lines.append("* the interval of the difference of means excludes 0")
+    if any(r["n_boot"] == 0 for r in rows):
+        lines.append("intervals are NaN: both files need --bootstrap")
+    return "\n".join(lines)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    import json
+
+    from hpcneuro.oinfo.result import OInfoResult
+    from hpcneuro.oinfo.stats import compare
+
+    _setup_logging()
+    a, b = OInfoResult.read(args.a), OInfoResult.read(args.b)
+    rows = compare(a, b, args.level)
+    level = args.level if args.level is not None else float(a.attrs.get("ci_level", 0.95))
+    if a.attrs.get("n_samples") != b.attrs.get("n_samples") and not a.attrs.get("bias_correct"):
+        log.warning("the analyses have different numbers of samples (%s vs %s) and no bias "
+                    "correction: the plug-in bias differs between them; rerun both with "
+                    "--bias-correct", a.attrs.get("n_samples"), b.attrs.get("n_samples"))
+    print(format_comparison(rows, args.a, args.b, a.attrs.get("units", "nats"), level))
+    if args.json:
+        from hpcneuro.outputs import write_text
+
+        write_text(Path(args.json), json.dumps(
+            {"a": args.a, "b": args.b, "level": level, "units": a.attrs.get("units"),
+             "orders": rows}, indent=1, default=float) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _add_compare(sub) -> None:
+    p = sub.add_parser(
+        "compare", help="difference of per-order mean O between two analyses, with intervals",
+        description="Compare two OINFO.h5 files (e.g. a coregulated ensemble against an "
+                    "independent control): per order, mean O of each, A - B with a "
+                    "bootstrap interval (from the per-order bootstrap distributions both "
+                    "files store when written with --bootstrap), and the same for the "
+                    "fraction of synergistic multiplets. Estimator, units and bias "
+                    "correction must match.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  hpcneuro compare modules/oinfo.h5 control/oinfo.h5 --json diff.json")
+    p.add_argument("a", metavar="A.h5", help="OINFO.h5 (with --bootstrap)")
+    p.add_argument("b", metavar="B.h5", help="OINFO.h5 to subtract (with --bootstrap)")
+    p.add_argument("--level", type=float, default=None,
+                   help="interval level (default: A's ci_level, 0.95)")
+    p.add_argument("--json", metavar="FILE", help="also write the table as JSON")
+    p.set_defaults(func=cmd_compare)
 
 
 # --- run and report ---------------------------------------------------------------------
@@ -361,7 +476,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from hpcneuro.store import read_summary
 
     _setup_logging()
-    cfg = configuration.load(args.config)  # fail fast, before any process starts
+    cfg = configuration.load(args.config, args.set)  # fail fast, before any process
+    # starts
     rundir = Path(args.output or Path("runs") / cfg["name"])
     rundir.mkdir(parents=True, exist_ok=True)
     results, oinfo_file = rundir / "results.h5", rundir / "oinfo.h5"
@@ -369,6 +485,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     cmd = [sys.executable, "-m", "hpcneuro", "simulate", str(args.config), "-o", str(results)]
     if args.overwrite:
         cmd.append("--overwrite")
+    for item in args.set:
+        cmd += ["--set", item]
     if args.np > 1:
         cmd = [_mpiexec(), "-n", str(args.np)] + cmd
     log.info("simulating: %s", " ".join(cmd))
@@ -385,9 +503,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     _print_mcmc_status(results)
     analysis = AnalysisOptions.from_config(cfg["analysis"])
     result = run_analysis(str(results), str(oinfo_file), analysis.variables,
-                          analysis.valid_only, **analysis.engine_kwargs(),
-                          progress=sys.stderr.isatty())
-    print(result.summary_text())
+                          analysis.valid_only, features=analysis.features,
+                          columns=analysis.columns, command=_command_line(),
+                          **analysis.engine_kwargs(), progress=sys.stderr.isatty())
+    _print_analysis(result, str(oinfo_file))
     page = report.build(rundir)
     print(f"run finished in {time.time() - started:.0f} s: {results}, {oinfo_file}, {page}")
     return 0
@@ -409,6 +528,7 @@ def _add_run(sub) -> None:
     _add_config_and_rundir(p)
     p.add_argument("--np", type=int, default=1, help="MPI ranks for the simulation (default 1)")
     p.add_argument("--overwrite", action="store_true", help="start the simulation over")
+    _add_set_option(p)
     p.set_defaults(func=cmd_run)
 
 
@@ -416,15 +536,22 @@ def cmd_report(args: argparse.Namespace) -> int:
     from hpcneuro import report
 
     _setup_logging()
-    print(report.build(Path(args.rundir)))
+    path = Path(args.rundir)
+    if not path.exists():
+        raise UserError(f"{path}: no such run folder or GENES.h5")
+    print(report.build_genes(path) if path.is_file() else report.build(path))
     return 0
 
 
 def _add_report(sub) -> None:
-    p = sub.add_parser("report", help="figures and an HTML page for a run folder",
-                       description="Plot a run folder's results.h5 (and oinfo.h5 if present) "
-                                   "into RUNDIR/report/: PNG figures and index.html.")
-    p.add_argument("rundir", help="folder holding results.h5 (and oinfo.h5)")
+    p = sub.add_parser("report", help="figures and an HTML page for a run folder or a GENES.h5",
+                       description="Plot a run folder's results.h5 (and oinfo.h5, genes.h5 if "
+                                   "present) into RUNDIR/report/: PNG figures and index.html. "
+                                   "Given a GENES.h5 file instead, write its gene-expression "
+                                   "report into GENES-report/ next to it (genes.h5 -> "
+                                   "genes-report/index.html).")
+    p.add_argument("rundir", metavar="RUNDIR|GENES.h5",
+                   help="folder holding results.h5 (and oinfo.h5, genes.h5), or a GENES.h5")
     p.set_defaults(func=cmd_report)
 
 
@@ -630,8 +757,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version",
                         version=f"hpcneuro {__import__('hpcneuro').__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (_add_run, _add_simulate, _add_status, _add_analyze, _add_oinfo, _add_report,
-                _add_submit, _add_genes):
+    for add in (_add_run, _add_simulate, _add_status, _add_analyze, _add_oinfo, _add_compare,
+                _add_report, _add_submit, _add_genes):
         add(sub)
     return parser
 

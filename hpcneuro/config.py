@@ -10,7 +10,7 @@ The validated config is a plain nested ``dict`` (JSON-compatible): it is stored 
 in the results file. Its paths are made absolute for the run; ``files`` records each
 named file as written and its contents' sha256, and :func:`config_hash` hashes the
 config as written plus those contents, to decide whether a file can be resumed (a
-moved campaign folder can; an edited morphology, .mod file or table cannot).
+moved campaign folder can; an edited morphology, .mod file, table or GENES.h5 cannot).
 """
 
 from __future__ import annotations
@@ -102,6 +102,24 @@ PARAMETER = {
                                           "'exp(distance / 300)'"),
 }
 
+MIXTURE_COMPONENT = {
+    "weight": Field(float, 1.0, "relative weight (> 0); weights are normalised",
+                    check=_positive),
+    "ranges": Field(ListOf({
+        "parameter": Field(str, doc="parameter name"),
+        "low": Field(float, None, "lower bound within the component"),
+        "high": Field(float, None, "upper bound within the component"),
+        "centre": Field(float, None, "centre of the range (with width)"),
+        "width": Field(float, None, "full width of the range: centre +- width / 2",
+                       check=_positive),
+    }), [], "the component's own range of some parameters (the others keep their bounds)"),
+    "correlation": Field(ListOf(ListOf(float)), None, "P x P rank-correlation target"),
+    "modules": Field(ListOf({
+        "parameters": Field(ListOf(str, 2), doc="names of coregulated parameters"),
+        "rho": Field(float, doc="within-module correlation, in (-1, 1)"),
+    }), [], "groups of coregulated parameters within the component"),
+}
+
 PROTOCOL_TYPES = ("step", "rheobase", "rmp", "input_resistance")
 
 PROTOCOL = {
@@ -159,7 +177,8 @@ SCHEMA: dict[str, Any] = {
     "parameters": Field(ListOf(PARAMETER, 1), doc="sampled parameters"),
     "sampling": Field({
         "method": Field(str, "uniform", "how the unit cube is filled",
-                        choices=("uniform", "sobol", "lhs", "grid", "table", "mcmc")),
+                        choices=("uniform", "sobol", "lhs", "grid", "table", "mixture",
+                                 "mcmc")),
         "n_samples": Field(int, None, "number of models (grid: points_per_axis ** P; "
                                       "table: its number of rows, if omitted)"),
         "points_per_axis": Field(int, None, "grid only: points along every parameter",
@@ -183,6 +202,14 @@ SCHEMA: dict[str, Any] = {
         "threshold": Field(float, None, "mcmc: valid = cost < threshold (default: the "
                                         "validity rules)"),
         "start": Field(str, None, "mcmc: random or table (random)"),
+        "correlation_from": Field({
+            "genes": Field(str, doc="a GENES.h5 written by hpcneuro genes"),
+            "group": Field(str, doc="one of its groups (--group-by labels), or 'all cells'"),
+            "matrix": Field(ListOf(ListOf(float)), None, "filled in (what you give is "
+                            "replaced): the P x P Spearman matrix built from the genes"),
+        }, None, "the correlation of the gbar parameters from a group's channel genes"),
+        "components": Field(ListOf(MIXTURE_COMPONENT, 1), None,
+                            "mixture only: weighted sub-populations (subclusters)"),
     }),
     "protocols": Field(ListOf(PROTOCOL, 1)),
     "features": Field(ListOf(str), [], "PROTOCOL.FEATURE names (eFEL features)"),
@@ -209,6 +236,8 @@ SCHEMA: dict[str, Any] = {
         "variables": Field(str, _ANALYSIS.variables, "what to analyse",
                            choices=analysis.VARIABLES),
         "valid_only": Field(bool, _ANALYSIS.valid_only, "analyse valid models only"),
+        "features": Field(ListOf(str), _ANALYSIS.features, "parameters plus these features"),
+        "columns": Field(ListOf(str), _ANALYSIS.columns, "exactly these columns"),
         "min_order": Field(int, _ANALYSIS.min_order, check=_at_least(3)),
         "max_order": Field(int, _ANALYSIS.max_order, "largest multiplet size "
                                                      "(default min(N, 5))", check=_at_least(3)),
@@ -306,7 +335,7 @@ def _validate_mapping(data: dict, schema: dict, path: str) -> dict:
             if field.default is _REQUIRED:
                 raise ConfigError(here, f"is required ({field.doc or _type_name(field.kind)})")
             value = copy.deepcopy(field.default)
-            if isinstance(field.kind, dict):
+            if isinstance(field.kind, dict) and value is not None:
                 value = _validate_mapping(value, field.kind, here)
             out[key] = value
             continue
@@ -498,11 +527,16 @@ def _check_semantics(cfg: dict, base_dir: Path) -> None:
     from hpcneuro.tables import table_file
 
     written_table = cfg["sampling"]["table"]
+    from_genes = cfg["sampling"]["correlation_from"]
+    written_genes = from_genes["genes"] if from_genes else None
     validate_sampling(cfg["sampling"], cfg["parameters"], base_dir, cfg["validity"])
     if cfg["sampling"]["table"] is not None:  # validate_sampling made the path absolute
         files["sampling.table"] = {
             "path": written_table,
             "sha256": file_sha256(Path(table_file(cfg["sampling"]["table"])))}
+    if from_genes:  # made absolute too; its matrix is derived, see identity
+        files["sampling.correlation_from.genes"] = {
+            "path": written_genes, "sha256": file_sha256(from_genes["genes"])}
     cfg["files"] = files
 
     sim = cfg["simulation"]
@@ -523,6 +557,7 @@ def _check_semantics(cfg: dict, base_dir: Path) -> None:
                               f"{steps:g}); change it or set engine: neuron")
 
     _check_analysis(cfg["analysis"], n_params=len(names), n_features=len(seen))
+    _check_analysis_columns(cfg["analysis"], names, list(cfg["features"]))
 
 
 def _check_analysis(analysis: dict, n_params: int, n_features: int) -> None:
@@ -538,6 +573,19 @@ def _check_analysis(analysis: dict, n_params: int, n_features: int) -> None:
         raise ConfigError("analysis.max_order", f"must be <= the number of analysed "
                           f"variables ({n_vars} {analysis['variables']}), got "
                           f"{analysis['max_order']}")
+
+
+def _check_analysis_columns(analysis: dict, params: list[str], features: list[str]) -> None:
+    """analysis.features / columns / target name columns the campaign has."""
+    for key, known in (("features", features), ("columns", params + features)):
+        for i, name in enumerate(analysis.get(key) or []):
+            if name not in known:
+                raise ConfigError(f"analysis.{key}[{i}]", f"unknown column {name!r}; known: "
+                                  + ", ".join(known))
+    target = analysis.get("target")
+    if target is not None and target != "all-features" and target not in params + features:
+        raise ConfigError("analysis.target", f"unknown column {target!r}; a parameter, a "
+                          "feature or all-features")
 
 
 def _special_features(protocol: dict) -> tuple[str, ...]:
@@ -613,8 +661,64 @@ def validate(raw: Any, base_dir: str | os.PathLike = ".") -> dict:
     return cfg
 
 
-def load(path: str | os.PathLike) -> dict:
-    """Read and validate a campaign config file."""
+def parse_override(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` -> (KEY, VALUE parsed as YAML): ``sampling.n_samples=2000`` ->
+    ('sampling.n_samples', 2000); ``parameters[0].high=0.3``; ``seed=[1]`` a list."""
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key or not re.fullmatch(r"[A-Za-z_][\w]*(\[\d+\]|\.[A-Za-z_][\w]*)*",
+                                               key):
+        raise ConfigError("--set", f"expected KEY=VALUE with KEY a dotted path such as "
+                          f"sampling.n_samples or parameters[0].high (got {text!r})")
+    try:
+        return key, yaml.safe_load(value)
+    except yaml.YAMLError as exc:
+        raise ConfigError(key, f"--set value {value!r} is not valid YAML: "
+                          f"{str(exc).splitlines()[0]}") from None
+
+
+def apply_overrides(raw: Any, overrides: list[str]) -> Any:
+    """The parsed config with ``--set KEY=VALUE`` overrides applied, in order (a copy).
+
+    Missing mappings on the way are created (``--set simulation.dt=0.01`` works without
+    a simulation section); list entries must exist. The result is validated like the
+    file, so a bad value is the usual key-path error (e.g. ``sampling.n_samples: must
+    be an integer``); an index past a list's end names the list and its length.
+    """
+    out = copy.deepcopy(raw)
+    for text in overrides or []:
+        key, value = parse_override(text)
+        if not isinstance(out, dict):
+            raise ConfigError("", "the config must be a YAML mapping of sections")
+        parts = _key_parts(key)
+        node, here = out, ""
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            label = f"{here}[{part}]" if isinstance(part, int) else (
+                f"{here}.{part}" if here else part)
+            if isinstance(part, int):
+                if not isinstance(node, list):
+                    raise ConfigError(here, f"is not a list: --set {key} cannot index it")
+                if part >= len(node):
+                    raise ConfigError(label, f"no such entry: {here} has {len(node)} "
+                                      f"entr{'y' if len(node) == 1 else 'ies'} (--set {key})")
+            else:
+                if not isinstance(node, dict):
+                    raise ConfigError(here, f"is not a mapping: --set {key} cannot set "
+                                      f"{part!r} in it")
+                if not last and node.get(part) is None:
+                    node[part] = [] if isinstance(parts[i + 1], int) else {}
+            if last:
+                node[part] = value
+            else:
+                node = node[part]
+            here = label
+    return out
+
+
+def load(path: str | os.PathLike, overrides: list[str] | None = None) -> dict:
+    """Read and validate a campaign config file, with ``--set KEY=VALUE`` overrides
+    (:func:`apply_overrides`) applied before validation."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError("", f"config file not found: {path}")
@@ -625,6 +729,8 @@ def load(path: str | os.PathLike) -> dict:
                           f"{exc.object[exc.start:exc.start + 1]!r}); save it as UTF-8") from None
     except yaml.YAMLError as exc:
         raise ConfigError("", f"{path} is not valid YAML: {exc}") from None
+    if overrides:
+        raw = apply_overrides(raw, overrides)
     return validate(raw, path.parent)
 
 
@@ -660,6 +766,11 @@ def _key_parts(key: str) -> list[str | int]:
             for p in re.findall(r"\[\d+\]|[^.\[\]]+", key)]
 
 
+#: filled-in keys computed from a named file's contents: left out of the identity, which
+#: has the file's sha256 instead (a changed GENES.h5 reads "... (file contents)")
+DERIVED = ("sampling.correlation_from.matrix",)
+
+
 def identity(cfg: dict) -> tuple[dict, dict[str, str]]:
     """What a campaign is, independent of where its folder lies.
 
@@ -670,6 +781,14 @@ def identity(cfg: dict) -> tuple[dict, dict[str, str]]:
     """
     out = copy.deepcopy(cfg)
     files = out.pop("files", None) or {}
+    # derived from a named file (hashed below) by hpcneuro itself, not written by the user
+    for derived in DERIVED:
+        *parents, last = _key_parts(derived)
+        node = out
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(last, None)
     for key, entry in files.items():
         *parents, last = _key_parts(key)
         node = out
@@ -715,13 +834,15 @@ def _diff(old: Any, new: Any, path: str) -> list[str]:
 
 
 def input_files(cfg: dict) -> list[str]:
-    """The files a resolved campaign reads (morphology, parameter table): an output must
-    never be one of them."""
+    """The files a resolved campaign reads (morphology, parameter table, GENES.h5): an
+    output must never be one of them."""
     from hpcneuro.tables import table_file
 
     out = [cfg["model"]["morphology"]] if cfg["model"]["morphology"] else []
     if cfg["sampling"]["table"] is not None:  # method table, or mcmc with start: table
         out.append(table_file(cfg["sampling"]["table"]))
+    if cfg["sampling"].get("correlation_from"):
+        out.append(cfg["sampling"]["correlation_from"]["genes"])
     return out
 
 

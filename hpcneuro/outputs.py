@@ -21,12 +21,18 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from hpcneuro.errors import EnvironmentProblem, UserError
 
+if TYPE_CHECKING:  # imported where an HDF5 image is written
+    import h5py
+
 #: errors that mean "the storage cannot take this write", not "the program is wrong"
 DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG})
+#: how HDF5 and MPI-IO word the same conditions in their messages
+DISK_ERROR_TEXTS = ("No space left on device", "Disk quota exceeded", "errno = 28",
+                    "File too large")
 
 
 class DiskFull(EnvironmentProblem):
@@ -56,10 +62,9 @@ def is_disk_error(exc: BaseException) -> bool:
     while exc is not None:
         if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS:
             return True
-        # h5py raises OSError without errno but with the C error text
-        text = str(exc)
-        if isinstance(exc, OSError) and ("No space left" in text or "Disk quota" in text
-                                         or "errno = 28" in text):
+        # h5py and MPI-IO raise OSError, ValueError or RuntimeError without errno but
+        # with the C library's text
+        if any(text in str(exc) for text in DISK_ERROR_TEXTS):
             return True
         exc = exc.__cause__ or exc.__context__
     return False
@@ -179,3 +184,23 @@ def write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
 
+
+
+@contextlib.contextmanager
+def write_h5_image(path: str | os.PathLike) -> Iterator["h5py.File"]:
+    """Yield an h5py file built in memory; write its bytes to ``path`` atomically.
+
+    HDF5 never touches the disk: a full disk then fails in a plain write (DiskFull,
+    the previous file kept), instead of inside HDF5, whose library (1.10) can crash the
+    process when it later releases a file whose close failed for lack of space.
+    """
+    import io
+
+    import h5py
+
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
+        yield f
+    with atomic_path(path, needed=buffer.getbuffer().nbytes) as tmp:
+        with open(tmp, "wb") as out:
+            out.write(buffer.getbuffer())

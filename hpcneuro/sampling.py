@@ -17,6 +17,13 @@ Methods (``sampling.method``):
 * ``grid``: ``points_per_axis`` points per parameter including both bounds (evenly
   spaced in linear or log space); index -> multi-index in C order (last parameter fastest).
 * ``table``: rows of a table file, in physical units, used as given.
+* ``mixture``: weighted components (subclusters), each with its own ranges and
+  correlation/modules. The component of sample i is drawn from the counter-based hash
+  (its own stream: ``u(seed, i)`` against the cumulative normalised weights); the
+  sample is then drawn by that component's sampler, uniform on its own stream keyed by
+  (seed, component), through its own copula, mapped to its own ranges. Sample i thus
+  stays a pure function of (seed, i); ``Sampler.component(indices)`` gives the
+  components (stored per sample in RESULTS.h5's ``component``).
 
 Pseudo-random numbers come from a counter-based hash, not a stateful generator:
 ``u(seed, i, d) = mix(mix(key + i * G1) + (d + 1) * G2)``, where ``mix`` is the SplitMix64
@@ -27,7 +34,8 @@ constants. It is a bijection of i for a fixed key, is evaluated with vectorised 
 numpy arithmetic (no Python loop per sample), and its top 53 bits give a double in the
 open interval (0, 1). Seeds are taken modulo 2**64.
 
-Correlated ensembles (``correlation`` or ``modules``; methods uniform, sobol, lhs) use a
+Correlated ensembles (``correlation``, ``modules``, or ``correlation_from`` a GENES.h5
+group, see :mod:`hpcneuro.genes.correlation`; methods uniform, sobol, lhs) use a
 Gaussian copula: u -> z = Phi^-1(u) -> z L^T -> Phi(.) -> physical, with L the Cholesky
 factor of the Pearson matrix 2 sin(pi rho_s / 6) that yields the requested Spearman rank
 correlations rho_s. Only parameters with a non-zero correlation pass through the copula;
@@ -61,6 +69,9 @@ _M1 = 0xBF58476D1CE4E5B9
 _M2 = 0x94D049BB133111EB
 # stream tags: independent key families per use of the hash
 _STREAM_UNIFORM, _STREAM_LHS_JITTER, _STREAM_LHS_PERM = 1, 2, 3
+_STREAM_MIXTURE_PICK, _STREAM_MIXTURE = 4, 5  # component choice; each component's draws
+#: components of a mixture (RESULTS.h5 stores the component as int16)
+MAX_COMPONENTS = 1000
 _FEISTEL_ROUNDS = 6
 #: scrambled Sobol' points per sequence with scipy's default 30-bit direction numbers
 SOBOL_MAX_POINTS = 2 ** 30
@@ -241,9 +252,13 @@ def spearman_to_pearson(rho_s: np.ndarray) -> np.ndarray:
 
 
 def target_correlation(sampling: dict, parameters: list[dict]) -> np.ndarray | None:
-    """Requested Spearman matrix (P, P) from ``correlation`` or ``modules``; None if neither."""
+    """Requested Spearman matrix (P, P) from ``correlation``, ``modules`` or
+    ``correlation_from`` (its ``matrix``, filled in by :func:`validate_sampling`); None
+    if none."""
     if sampling.get("correlation") is not None:
         return np.array(sampling["correlation"], dtype=np.float64)
+    if (sampling.get("correlation_from") or {}).get("matrix") is not None:
+        return np.array(sampling["correlation_from"]["matrix"], dtype=np.float64)
     modules = sampling.get("modules") or []
     if not modules:
         return None
@@ -355,10 +370,10 @@ def read_parameter_table(spec: str, parameters: list[dict]) -> np.ndarray:
 
 # --- validation -------------------------------------------------------------------------
 
-def _check_correlation_matrix(matrix: list, names: list[str]) -> None:
+def _check_correlation_matrix(matrix: list, names: list[str],
+                              path: str = "sampling.correlation") -> None:
     """Shape, unit diagonal, range, symmetry and positive definiteness of a Spearman matrix."""
     P = len(names)
-    path = "sampling.correlation"
     if len(matrix) != P:
         raise ConfigError(path, f"must be a {P} x {P} matrix, one row and column per "
                           f"parameter ({', '.join(names)}); got {len(matrix)} rows")
@@ -397,24 +412,25 @@ def _check_correlation_matrix(matrix: list, names: list[str]) -> None:
                           "correlations") from None
 
 
-def _check_modules(modules: list[dict], names: list[str]) -> None:
+def _check_modules(modules: list[dict], names: list[str],
+                   where: str = "sampling.modules") -> None:
     owner: dict[str, int] = {}
     for i, module in enumerate(modules):
         seen: set[str] = set()
         for j, name in enumerate(module["parameters"]):
-            path = f"sampling.modules[{i}].parameters[{j}]"
+            path = f"{where}[{i}].parameters[{j}]"
             if name not in names:
                 raise ConfigError(path, f"unknown parameter {name!r}; known: "
                                   + ", ".join(names))
             if name in seen:
                 raise ConfigError(path, f"{name!r} is listed twice in this module")
             if name in owner:
-                raise ConfigError(path, f"{name!r} is already in sampling.modules"
+                raise ConfigError(path, f"{name!r} is already in {where}"
                                   f"[{owner[name]}]; a parameter belongs to at most one module")
             seen.add(name)
             owner[name] = i
         rho, m = module["rho"], len(module["parameters"])
-        path = f"sampling.modules[{i}].rho"
+        path = f"{where}[{i}].rho"
         if not -1.0 < rho < 1.0:
             raise ConfigError(path, f"must be in (-1, 1) (got {rho})")
         # an equicorrelated block of size m is positive definite iff r > -1 / (m - 1)
@@ -439,6 +455,7 @@ def validate_sampling(sampling: dict, parameters: list[dict], base_dir,
     P = len(names)
     modules = sampling.get("modules") or []
     correlation = sampling.get("correlation")
+    from_genes = sampling.get("correlation_from")
 
     # keys that belong to another method
     from hpcneuro.mcmc import options as mcmc_options
@@ -451,7 +468,15 @@ def validate_sampling(sampling: dict, parameters: list[dict], base_dir,
     if sampling.get("table") is not None and method not in ("table", "mcmc"):
         raise ConfigError("sampling.table", f"only applies to method table (method is "
                           f"{method}); remove it or set method: table")
-    for key, given in (("correlation", correlation is not None), ("modules", bool(modules))):
+    components = sampling.get("components")
+    if components is not None and method != "mixture":
+        raise ConfigError("sampling.components", f"only applies to method mixture (method "
+                          f"is {method}); remove it or set method: mixture")
+    for key, given in (("correlation", correlation is not None), ("modules", bool(modules)),
+                       ("correlation_from", from_genes is not None)):
+        if given and method == "mixture":
+            raise ConfigError(f"sampling.{key}", "with method mixture, give each component "
+                              "its own correlation or modules (sampling.components[i])")
         if given and method not in _METHODS_WITH_COPULA:
             why = {"grid": "a grid's points are fixed", "table": "table rows are used as "
                    "given", "mcmc": "chains move by their own proposals"}[method]
@@ -461,6 +486,9 @@ def validate_sampling(sampling: dict, parameters: list[dict], base_dir,
     if correlation is not None and modules:
         raise ConfigError("sampling.modules", "give either correlation (the whole matrix) "
                           "or modules, not both")
+    if from_genes is not None and (correlation is not None or modules):
+        raise ConfigError("sampling.correlation_from", "builds the whole correlation from "
+                          "genes: give it, correlation or modules, not several")
 
     n = sampling.get("n_samples")
     if n is not None and n < 1:
@@ -481,6 +509,23 @@ def validate_sampling(sampling: dict, parameters: list[dict], base_dir,
             _check_correlation_matrix(correlation, names)
         if modules:
             _check_modules(modules, names)
+        if from_genes is not None:  # GENES.h5 -> sampling.correlation_from.matrix
+            from hpcneuro.genes.correlation import sampling_correlation
+
+            built = sampling_correlation(from_genes, parameters, base_dir)
+            from_genes.update(genes=built["genes"], matrix=built["matrix"])
+            try:
+                _check_correlation_matrix(built["matrix"], names)
+            except ConfigError as exc:  # pragma: no cover - the projection prevents it
+                raise ConfigError("sampling.correlation_from", exc.message) from None
+    elif method == "mixture":
+        if n is None:
+            raise ConfigError("sampling.n_samples", "is required for method mixture (the "
+                              "number of models to draw)")
+        if not components:
+            raise ConfigError("sampling.components", "is required for method mixture: a "
+                              "list of {weight, ranges, correlation | modules}")
+        _check_components(components, parameters)
     elif method == "grid":
         k = sampling.get("points_per_axis")
         if k is None:
@@ -541,6 +586,77 @@ def _read_checked_table(spec: str, parameters: list[dict], base_dir) -> tuple[st
     return spec, rows
 
 
+def _check_components(components: list[dict], parameters: list[dict]) -> None:
+    """Each mixture component: ranges within the parameters' bounds, its correlation."""
+    names = [p["name"] for p in parameters]
+    if len(components) > MAX_COMPONENTS:
+        raise ConfigError("sampling.components", f"at most {MAX_COMPONENTS} components "
+                          f"(got {len(components)})")
+    for c, comp in enumerate(components):
+        where = f"sampling.components[{c}]"
+        seen: dict[str, int] = {}
+        for r, rng in enumerate(comp["ranges"]):
+            path = f"{where}.ranges[{r}]"
+            name = rng["parameter"]
+            if name not in names:
+                raise ConfigError(f"{path}.parameter", f"unknown parameter {name!r}; known: "
+                                  + ", ".join(names))
+            if name in seen:
+                raise ConfigError(f"{path}.parameter", f"{name!r} already has a range in "
+                                  f"{where}.ranges[{seen[name]}]")
+            seen[name] = r
+            bounds = rng["low"] is not None or rng["high"] is not None
+            centred = rng["centre"] is not None or rng["width"] is not None
+            if bounds and centred:
+                raise ConfigError(path, "give either low/high or centre/width, not both")
+            if bounds and (rng["low"] is None or rng["high"] is None):
+                raise ConfigError(f"{path}.{'low' if rng['low'] is None else 'high'}",
+                                  "is required with " + ("high" if rng["low"] is None
+                                                         else "low"))
+            if centred and (rng["centre"] is None or rng["width"] is None):
+                raise ConfigError(f"{path}.{'centre' if rng['centre'] is None else 'width'}",
+                                  "is required with " + ("width" if rng["centre"] is None
+                                                         else "centre"))
+            if not bounds and not centred:
+                raise ConfigError(path, "needs low and high, or centre and width")
+            low, high = component_bounds(rng)
+            if not low < high:
+                raise ConfigError(f"{path}.low", f"must be < high (got {low} >= {high})")
+            p = parameters[names.index(name)]
+            j = names.index(name)
+            if low < p["low"] or high > p["high"]:
+                raise ConfigError(path, f"[{low:g}, {high:g}] must lie within the "
+                                  f"parameter's bounds parameters[{j}] = [{p['low']:g}, "
+                                  f"{p['high']:g}]")
+        if comp["correlation"] is not None and comp["modules"]:
+            raise ConfigError(f"{where}.modules", "give either correlation (the whole "
+                              "matrix) or modules, not both")
+        if comp["correlation"] is not None:
+            _check_correlation_matrix(comp["correlation"], names, f"{where}.correlation")
+        if comp["modules"]:
+            _check_modules(comp["modules"], names, f"{where}.modules")
+
+
+def component_bounds(rng: dict) -> tuple[float, float]:
+    """(low, high) of a mixture component's range entry (low/high or centre/width)."""
+    if rng.get("low") is not None:
+        return float(rng["low"]), float(rng["high"])
+    return (float(rng["centre"]) - 0.5 * float(rng["width"]),
+            float(rng["centre"]) + 0.5 * float(rng["width"]))
+
+
+def component_parameters(comp: dict, parameters: list[dict]) -> list[dict]:
+    """The parameters as one mixture component sees them: its own ranges."""
+    own = {r["parameter"]: component_bounds(r) for r in comp["ranges"]}
+    out = []
+    for p in parameters:
+        q = dict(p)
+        if p["name"] in own:
+            q["low"], q["high"] = own[p["name"]]
+        out.append(q)
+    return out
+
+
 def _check_table_values(rows: np.ndarray, parameters: list[dict], spec: str) -> None:
     """Every used value finite and within [low, high] of its parameter."""
     low = np.array([p["low"] for p in parameters])
@@ -582,6 +698,18 @@ class Sampler:
             self._table = read_parameter_table(sampling["table"], self.parameters)[
                 : self.n_samples]
         self._copula: GaussianCopula | None = None
+        self._components: list[tuple[list[dict], GaussianCopula | None, int]] = []
+        self._cum_weights: np.ndarray | None = None
+        if self.method == "mixture":
+            comps = sampling["components"]
+            w = np.array([c["weight"] for c in comps], dtype=np.float64)
+            self._cum_weights = np.cumsum(w) / w.sum()
+            for c, comp in enumerate(comps):
+                target = target_correlation(comp, self.parameters)
+                self._components.append((component_parameters(comp, self.parameters),
+                                         GaussianCopula(target) if target is not None
+                                         else None,
+                                         stream_key(self.seed, _STREAM_MIXTURE, c)))
         if self.method in _METHODS_WITH_COPULA:
             target = target_correlation(sampling, self.parameters)
             if target is not None:
@@ -616,7 +744,28 @@ class Sampler:
         """Parameter values (len(indices), P) float64, in the parameters' own units."""
         if self.method == "table":
             return self._table[self._check(indices)]
+        if self.method == "mixture":
+            idx = self._check(indices)
+            comp = self.component(idx)
+            out = np.empty((idx.size, len(self.parameters)))
+            for c in np.unique(comp):
+                rows = np.flatnonzero(comp == c)
+                params, copula, key = self._components[c]
+                u = bits_to_unit(hash_bits(key, idx[rows], len(params)))
+                if copula is not None:
+                    u = copula.apply(u)
+                out[rows] = to_physical(u, params)
+            return out
         return to_physical(self.unit(indices), self.parameters)
+
+    def component(self, indices: np.ndarray) -> np.ndarray | None:
+        """(len(indices),) int16 mixture component of each sample; None if not a mixture."""
+        if self.method != "mixture":
+            return None
+        idx = self._check(indices)
+        u = bits_to_unit(hash_bits(stream_key(self.seed, _STREAM_MIXTURE_PICK), idx, 1))[:, 0]
+        comp = np.searchsorted(self._cum_weights, u, side="right")
+        return np.minimum(comp, len(self._components) - 1).astype(np.int16)
 
     def _check(self, indices: Any) -> np.ndarray:
         idx = np.asarray(indices)

@@ -83,6 +83,9 @@ FIELDS: tuple[Field, ...] = (
     Field("accepted", "i1", ("N",), 0, "MCMC: 1 if the proposal became the chain's state"),
     Field("cost", "f8", ("N",), np.nan,
           "MCMC: cost of the proposal (NaN: did not simulate, or not MCMC)"),
+    Field("component", "i2", ("N",), -1,
+          "mixture component the sample was drawn from (sampling.method mixture; "
+          "-1 otherwise)"),
 )
 FIELD = {f.name: f for f in FIELDS}
 WRITTEN_LAST = "status"  # marks a sample done: its other fields must be on disk first
@@ -174,6 +177,16 @@ def versions() -> dict[str, str]:
 
 # --- writing -----------------------------------------------------------------------------
 
+def _allocated_now():
+    """Dataset creation properties: space allocated (and filled) when the file is made, as
+    parallel HDF5 always does, so a file created by one process behaves the same."""
+    from h5py import h5d, h5p
+
+    dcpl = h5p.create(h5p.DATASET_CREATE)
+    dcpl.set_alloc_time(h5d.ALLOC_TIME_EARLY)
+    return dcpl
+
+
 class ResultsStore:
     """An open RESULTS.h5 for writing; every rank holds one (collective open and close
     under MPI)."""
@@ -189,10 +202,20 @@ class ResultsStore:
         dims = {"N": cfg["sampling"]["n_samples"], "P": len(params), "F": len(features)}
         names = {"params": params, "features": features}
         f = _open(path, "w", comm)
+        try:
+            cls._lay_out(f, cfg, dims, names)
+        except BaseException:
+            f.close()  # closes every object of the file: nothing left for HDF5 to trip on
+            raise
+        return cls(f)
+
+    @staticmethod
+    def _lay_out(f, cfg: dict, dims: dict[str, int], names: dict[str, list[str]]) -> None:
+        """Every dataset at full size, the root attributes, flushed."""
         # contiguous, allocated now: later independent writes never touch metadata
         for field in FIELDS:
             ds = f.create_dataset(field.name, field.size(dims), field.dtype,
-                                  fillvalue=field.fill)
+                                  fillvalue=field.fill, dcpl=_allocated_now())
             if field.name in names:
                 ds.attrs["names"] = names[field.name]
         every = cfg["simulation"]["store_traces_every"]
@@ -205,11 +228,11 @@ class ResultsStore:
                 if protocol["type"] == "rheobase":
                     continue
                 points = int(round(protocol["tstop"] / cfg["simulation"]["record_dt"])) + 1
-                group.create_dataset(protocol["name"], (rows, points), "f4", fillvalue=np.nan)
+                group.create_dataset(protocol["name"], (rows, points), "f4", fillvalue=np.nan,
+                                     dcpl=_allocated_now())
         for key, value in _root_attributes(cfg).items():
             f.attrs[key] = value
         f.flush()
-        return cls(f)
 
     @classmethod
     def open(cls, path: str, comm=None) -> "ResultsStore":
@@ -222,12 +245,14 @@ class ResultsStore:
         return ResultsFile(path)
 
     def write_block(self, indices: np.ndarray, params: np.ndarray, result, rank: int,
-                    started_at: float, extra: dict | None = None) -> None:
+                    started_at: float, component: np.ndarray | None = None,
+                    extra: dict | None = None) -> None:
         """Write one block's results.
 
         ``indices`` (n,) sorted sample indices; ``params`` (n, P); ``result`` a
         :class:`hpcneuro.simulation.BlockResult` (features (n, F), status (n,), valid (n,),
-        errors: n strings, traces); ``started_at`` the Unix time the block was claimed.
+        errors: n strings, traces); ``started_at`` the Unix time the block was claimed;
+        ``component`` (n,) the mixture component of each sample (None: not a mixture).
         ``status`` goes last, so a sample marked done always has its data on disk.
         ``extra`` gives values (n,) of further fields (e.g. MCMC's ``chain``, ``step``,
         ``accepted``, ``cost``); fields given by neither keep their fill value.
@@ -242,6 +267,7 @@ class ResultsStore:
             "rank": np.full(n, rank),
             "started_at": np.full(n, started_at),
             "finished_at": np.full(n, time.time()),
+            "component": np.full(n, -1) if component is None else component,
             **(extra or {}),
         }
         runs = contiguous_runs(indices)
@@ -411,6 +437,21 @@ class ResultsFile:
             raise ValueError(f"{name!r} is one value per sample: it has no column names")
         return [str(n) for n in self._f[name].attrs["names"]]
 
+    def traces(self, max_rows: int | None = None) -> dict[str, dict]:
+        """Stored voltage traces (``simulation.store_traces_every``), per protocol:
+        {"voltage": f4 (rows, T) mV (NaN rows: not yet run), "samples": (rows,) their
+        sample indices, "record_dt": ms}; at most ``max_rows`` rows each; {} if none."""
+        if TRACES not in self._f:
+            return {}
+        group = self._f[TRACES]
+        every, dt = int(group.attrs["every"]), float(group.attrs["record_dt"])
+        out = {}
+        for name, ds in group.items():
+            rows = ds.shape[0] if max_rows is None else min(max_rows, ds.shape[0])
+            out[name] = {"voltage": ds[:rows], "samples": np.arange(rows) * every,
+                         "record_dt": dt}
+        return out
+
     def status(self) -> np.ndarray:
         """(N,) int8 status codes (:data:`STATUS_NAMES`)."""
         return self.column("status")
@@ -420,33 +461,80 @@ class ResultsFile:
         return (self.column("status") == DONE) & (self.column("valid") == 1)
 
     def table(self, variables: str = "params", valid_only: bool = True,
-              drop_undefined: bool = True) -> tuple[np.ndarray, list[str]]:
+              drop_undefined: bool = True, columns: list[str] | None = None
+              ) -> tuple[np.ndarray, list[str]]:
         """The matrix an analysis reads: (T, C) rows of finished (or only valid) samples,
-        columns of ``variables`` ("params", "features" or "both"), and the C names.
+        columns of ``variables`` ("params", "features" or "both") or exactly
+        ``columns`` (parameter and feature names, in that order), and the C names.
 
-        With ``drop_undefined``, rows with a NaN or infinite value are dropped (logged).
-        An empty selection is a :class:`UserError`.
+        With ``drop_undefined``, rows with a NaN or infinite value among THESE columns
+        are dropped (logged with counts per column). An empty selection is a
+        :class:`UserError`. :meth:`select` also returns the counts.
         """
+        sel = self.select(variables, valid_only, drop_undefined, columns)
+        return sel.data, sel.names
+
+    def select(self, variables: str = "params", valid_only: bool = True,
+               drop_undefined: bool = True, columns: list[str] | None = None
+               ) -> "Selection":
+        """:meth:`table` with its row counts (a :class:`Selection`)."""
         if variables not in VARIABLES:
             raise UserError(f"variables: must be one of {', '.join(VARIABLES)} "
                             f"(got {variables!r})")
         keep = self.valid_models() if valid_only else self.column("status") == DONE
-        parts, names = [], []
-        for name in VARIABLES[variables]:
-            parts.append(self.column(name)[keep])
-            names += self.names(name)
-        data = np.hstack(parts)
+        if columns is None:
+            parts, names = [], []
+            for name in VARIABLES[variables]:
+                parts.append(self.column(name)[keep])
+                names += self.names(name)
+            data = np.hstack(parts)
+        else:
+            where = self.column_index()
+            unknown = [c for c in columns if c not in where]
+            if unknown:
+                raise UserError(f"{self.path}: no column {unknown[0]!r}; parameters: "
+                                f"{', '.join(self.names('params'))}; features: "
+                                f"{', '.join(self.names('features')) or 'none'}")
+            dup = [c for i, c in enumerate(columns) if c in columns[:i]]
+            if dup:
+                raise UserError(f"column {dup[0]!r} is named twice")
+            cache = {name: self.column(name)[keep] for name in {where[c][0] for c in columns}}
+            data = np.column_stack([cache[where[c][0]][:, where[c][1]] for c in columns]) \
+                if columns else np.zeros((int(keep.sum()), 0))
+            names = list(columns)
+        which = "valid models" if valid_only else "finished samples"
         if data.shape[0] == 0:
-            which = "valid models" if valid_only else "finished samples"
             raise UserError(f"{self.path} has no {which} to analyse"
                             + ("; try --all-models" if valid_only else ""))
+        n_selected = data.shape[0]
+        by_column: dict[str, int] = {}
         if drop_undefined:
-            rows_ok = np.all(np.isfinite(data), axis=1)
+            bad = ~np.isfinite(data)
+            by_column = {names[j]: int(bad[:, j].sum()) for j in range(len(names))
+                         if bad[:, j].any()}
+            rows_ok = ~bad.any(axis=1)
             if not rows_ok.all():
-                log.warning("dropping %d of %d models with undefined (NaN) features",
-                            int((~rows_ok).sum()), rows_ok.size)
+                log.warning("dropping %d of %d models with undefined (NaN) values in the "
+                            "analysed columns (%s); %d left",
+                            int((~rows_ok).sum()), rows_ok.size,
+                            ", ".join(f"{c}: {n}" for c, n in by_column.items()),
+                            int(rows_ok.sum()))
                 data = data[rows_ok]
-        return data, names
+        if data.shape[0] == 0:
+            raise UserError(f"{self.path}: every one of the {n_selected} {which} has an "
+                            "undefined value in the analysed columns ("
+                            + ", ".join(f"{c}: {n}" for c, n in by_column.items()) + ")")
+        return Selection(data=data, names=names, valid_only=valid_only,
+                         n_selected=n_selected, n_dropped=n_selected - data.shape[0],
+                         dropped_by_column=by_column)
+
+    def column_index(self) -> dict[str, tuple[str, int]]:
+        """Every column name -> (field "params" or "features", its column)."""
+        out: dict[str, tuple[str, int]] = {}
+        for field in ("params", "features"):
+            for j, name in enumerate(self.names(field)):
+                out.setdefault(name, (field, j))
+        return out
 
     def summary(self) -> dict:
         """Counts, throughput and ETA of the campaign.
@@ -467,6 +555,24 @@ class ResultsFile:
                 "rate": rate, "eta_seconds": eta, "last_write": last}
 
 
+@dataclass
+class Selection:
+    """Rows and columns of a results file chosen for an analysis (ResultsFile.select).
+
+    data (T, C), names (C); valid_only: valid models only, or every finished one;
+    n_selected: rows before dropping undefined values; n_dropped: rows dropped;
+    dropped_by_column: name -> rows undefined in that column (a row can count in
+    several).
+    """
+
+    data: np.ndarray
+    names: list[str]
+    valid_only: bool
+    n_selected: int
+    n_dropped: int
+    dropped_by_column: dict[str, int]
+
+
 def read(path: str | os.PathLike) -> ResultsFile:
     """Open a results file read-only (same as :meth:`ResultsStore.read`)."""
     return ResultsFile(path)
@@ -480,10 +586,18 @@ def read_summary(path: str | os.PathLike) -> dict:
 
 
 def read_table(path: str | os.PathLike, variables: str = "params", valid_only: bool = True,
-               drop_undefined: bool = True) -> tuple[np.ndarray, list[str]]:
+               drop_undefined: bool = True, columns: list[str] | None = None
+               ) -> tuple[np.ndarray, list[str]]:
     """(T, C) data and C names of a campaign; see :meth:`ResultsFile.table`."""
     with ResultsFile(path) as f:
-        return f.table(variables, valid_only, drop_undefined)
+        return f.table(variables, valid_only, drop_undefined, columns)
+
+
+def read_selection(path: str | os.PathLike, variables: str = "params",
+                   valid_only: bool = True, columns: list[str] | None = None) -> Selection:
+    """The rows and columns of an analysis with their counts; see :meth:`ResultsFile.select`."""
+    with ResultsFile(path) as f:
+        return f.select(variables, valid_only, True, columns)
 
 
 def read_config(path: str | os.PathLike) -> dict:

@@ -64,6 +64,22 @@ if ! have_system_stack; then
     have_system_stack || fail "MPI/parallel HDF5 still not found after apt-get install"
 fi
 
+# --- 1b. headless Chromium: the report's browser test (tests/browser.py) -----------
+# Optional for using hpcneuro; tests that need it skip without it (and fail on CI).
+have_chromium() { command -v chromium >/dev/null || command -v chromium-browser >/dev/null; }
+if ! have_chromium && [ "${HPCNEURO_NO_CHROMIUM:-0}" != 1 ] && command -v apt-get >/dev/null; then
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && sudo="sudo"
+    if [ "$(id -u)" -eq 0 ] || [ -n "$sudo" ]; then
+        say "installing Chromium for the report's browser test (apt-get)"
+        export DEBIAN_FRONTEND=noninteractive
+        { $sudo apt-get install -y -qq --no-install-recommends chromium >>"$LOG" 2>&1 \
+            || { quiet $sudo apt-get update -qq && $sudo apt-get install -y -qq \
+                 --no-install-recommends chromium >>"$LOG" 2>&1; }; } \
+            || say "Chromium could not be installed (see $LOG): the browser test will skip"
+    fi
+fi
+
 # --- 2. virtualenv and Python packages ------------------------------------------
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$(fingerprint)" ] \
         && "$VENV/bin/python" -m hpcneuro.environment --quick >/dev/null 2>&1; then

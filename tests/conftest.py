@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,46 @@ def pytest_runtest_setup(item) -> None:
         require_mpi()
     if item.get_closest_marker("requires_slurm"):
         require_slurm()
+
+
+def mount_tmpfs(folder: Path, options: str) -> Path:
+    """A real tmpfs at ``folder`` (e.g. 'size=1m' for a full disk, 'ro' for read-only);
+    needs root. Unmount with :func:`unmount`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
+                          capture_output=True, text=True)
+    require("a tmpfs mount", proc.returncode == 0,
+            f"mount -t tmpfs needs root ({proc.stderr.strip()})")
+    return folder
+
+
+def unmount(folder: Path) -> None:
+    subprocess.run(["umount", "-l", str(folder)], check=False, capture_output=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 1 MB filesystem (tmpfs), unmounted afterwards."""
+    disk = mount_tmpfs(tmp_path / "disk", "size=1m")
+    yield disk
+    unmount(disk)
+
+
+def wait_for_progress(output, minimum=1, timeout=60.0):
+    """Wait until the file exists and holds at least ``minimum`` finished samples."""
+    import h5py
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if os.path.exists(output):
+            try:
+                with h5py.File(output, "r") as f:
+                    if int((f["status"][:] != 0).sum()) >= minimum:
+                        return
+            except (OSError, KeyError):
+                pass
+        time.sleep(0.2)
+    raise AssertionError(f"no progress in {output} after {timeout} s")
 
 
 # a user mechanism: a second leak conductance

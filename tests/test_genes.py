@@ -594,3 +594,303 @@ def test_oinfo_result_write_group_and_read_group_hold_several_results_in_one_fil
             assert got.orders[k].mean_ci == pytest.approx(r.mean_ci)
     assert rb.variables == list("wxyz") and rb.attrs["bias_correct"]
     np.testing.assert_array_equal(rb.orders[4].multiplets, b.orders[4].multiplets)
+
+
+# --------------------------------------------------------------------- genes -> models
+
+#: a few channel genes of most mechanisms (NaP has none: Nav genes map to NaT)
+FEW_GENES = ("Scn1a,Scn2a,Scn8a,Kcnc1,Kcnc2,Hcn1,Hcn2,Kcnq2,Kcnq3,Kcnn2,Kcnn3,Cacna1g,"
+             "Cacna1h,Kcnd2,Kcnd3,Kcna1,Kcnb1,Cacna1c,Cacna1e")
+CORTICAL_MAPPED = ["NaT", "Kv3_1", "K_P", "K_T", "Im", "Ih", "Ca_HVA", "Ca_LVA", "SK"]
+
+
+@pytest.fixture(scope="module")
+def patchseq_genes(tmp_path_factory):
+    """A real GENES.h5 from the patch-seq table: few genes, no resampling, no subset."""
+    if not COUNTS.exists():
+        pytest.skip("patch-seq data not present")
+    out = tmp_path_factory.mktemp("genes") / "genes.h5"
+    assert main(["genes", str(COUNTS), "-o", str(out), "--metadata", str(META),
+                 "--group-by", "RNA family", "--exclude-label", "low quality",
+                 "--genes", FEW_GENES, "--top-variable", "0", "--max-order", "3",
+                 "--bootstrap", "0", "--shuffles", "0", "--no-subset"]) == 0
+    return out
+
+
+def cortical_campaign(folder, genes, group="Sst", n=2000, **sampling):
+    """configs/cortical.yaml's model and 12 parameters, gene-correlated, one short
+    protocol (the sampled parameters are what is checked); returns the config's path."""
+    import shutil
+
+    import yaml
+
+    cfg = yaml.safe_load((ROOT / "configs" / "cortical.yaml").read_text())
+    folder.mkdir(parents=True, exist_ok=True)
+    if genes is not None and not (folder / "genes.h5").exists():
+        shutil.copy(genes, folder / "genes.h5")
+    cfg["sampling"] = {"method": "uniform", "n_samples": n,
+                       "correlation_from": {"genes": "genes.h5", "group": group}, **sampling}
+    cfg["protocols"] = [{"name": "rest", "type": "rmp", "tstop": 5}]
+    cfg["features"], cfg["validity"] = ["rest.voltage_base"], []
+    cfg["simulation"] = {"batch_size": 200}
+    cfg.pop("analysis")
+    path = folder / "campaign.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+@needs_data
+def test_correlation_from_builds_the_gbar_matrix_from_a_group_and_logs_it(
+        patchseq_genes, tmp_path, caplog):
+    import logging
+
+    from hpcneuro import config as configuration
+    from hpcneuro.genes.correlation import correlation_from_genes
+    from hpcneuro.sampling import Sampler
+
+    path = cortical_campaign(tmp_path, patchseq_genes)
+    with caplog.at_level(logging.INFO, logger="hpcneuro"):
+        cfg = configuration.load(path)
+    names = [p["name"] for p in cfg["parameters"]]
+    mapped = [names.index(f"gbar_{m}") for m in CORTICAL_MAPPED]
+    m = np.array(cfg["sampling"]["correlation_from"]["matrix"])
+    want = correlation_from_genes(patchseq_genes, "Sst", CORTICAL_MAPPED).spearman
+    np.testing.assert_allclose(m[np.ix_(mapped, mapped)], want, atol=1e-9)
+    assert np.abs(want - np.eye(len(mapped))).max() > 0.2  # coregulation to sample
+    assert np.all(np.linalg.eigvalsh(m) > 0)
+    # NaP (no gene) and CaDynamics (not a conductance): correlation 0, said in the log
+    for name in ("gbar_NaP", "gamma_CaDynamics", "decay_CaDynamics"):
+        i = names.index(name)
+        assert np.all(m[i, np.arange(12) != i] == 0)
+    text = caplog.text
+    assert "parameters[2] gbar_NaP: no channel gene in genes.h5 maps to NaP" in text
+    assert "parameters[10] gamma_CaDynamics: not a conductance" in text
+    assert "from 110 cells of group 'Sst'" in text and "Kv3_1 = Kcnc1+Kcnc2" in text
+    assert "gbar_Ca_LVA" in text.split("Sst")[-1]  # the matrix rows are logged
+    assert cfg["sampling"]["correlation_from"]["genes"] == str(tmp_path / "genes.h5")
+    # sample i is a pure function of (seed, i): blocks give the very same rows
+    s = Sampler(cfg)
+    idx = np.array([1999, 3, 700, 0])
+    np.testing.assert_array_equal(s.sample(idx), Sampler(cfg).sample(np.arange(2000))[idx])
+    # the pooled cells are a group too
+    pooled = configuration.load(cortical_campaign(tmp_path / "p", patchseq_genes, "all cells"))
+    assert not np.allclose(pooled["sampling"]["correlation_from"]["matrix"], m)
+
+
+@needs_data
+@pytest.mark.parametrize("case,path,msg", [
+    ("missing", "sampling.correlation_from.genes", "file not found: "),
+    ("not-genes", "sampling.correlation_from.genes", "is not a GENES.h5"),
+    ("group", "sampling.correlation_from.group",
+     "unknown group 'Lamp5' in"),
+    ("correlation", "sampling.correlation_from", "give it, correlation or modules"),
+    ("modules", "sampling.correlation_from", "give it, correlation or modules"),
+    ("grid", "sampling.correlation_from", "not available with method grid"),
+    ("twice", "sampling.correlation_from",
+     "parameters[0] and parameters[12] are both NaT gbar"),
+    ("one", "sampling.correlation_from", "1 parameter(s) map to a mechanism"),
+    ("small", "sampling.correlation_from.group", "group 'NP' has 2 cells for 9 mechanisms"),
+])
+def test_correlation_from_bad_input_names_the_key(patchseq_genes, tmp_path, case, path, msg):
+    import yaml
+
+    from hpcneuro import config as configuration
+    from hpcneuro.errors import ConfigError
+
+    cfg_path = cortical_campaign(tmp_path, patchseq_genes,
+                                 group={"group": "Lamp5", "small": "NP"}.get(case, "Sst"))
+    cfg = yaml.safe_load(cfg_path.read_text())
+    s = cfg["sampling"]
+    if case == "missing":
+        s["correlation_from"]["genes"] = "nope.h5"
+    elif case == "not-genes":
+        (tmp_path / "other.h5").write_bytes(b"")
+        with h5py.File(tmp_path / "other.h5", "w") as f:
+            f.attrs["kind"] = "hpcneuro results"
+        s["correlation_from"]["genes"] = "other.h5"
+    elif case == "correlation":
+        s["correlation"] = np.eye(12).tolist()
+    elif case == "modules":
+        s["modules"] = [{"parameters": ["gbar_NaT", "gbar_Ih"], "rho": 0.5}]
+    elif case == "grid":
+        s.update(method="grid", points_per_axis=2)
+        s.pop("n_samples")
+    elif case == "twice":
+        cfg["parameters"].append({"mechanism": "NaT", "variable": "gbar", "low": 0.1,
+                                  "high": 0.2, "name": "gbar_NaT_2"})
+    elif case == "one":
+        cfg["parameters"] = [p for p in cfg["parameters"]
+                             if p["mechanism"] in ("NaT", "NaP", "CaDynamics")]
+    cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    with pytest.raises(ConfigError) as info:
+        configuration.load(cfg_path)
+    assert info.value.path == path and msg in info.value.message, info.value
+    if case == "group":
+        assert "'Sst' (110 cells)" in info.value.message and "'all cells'" in info.value.message
+        from conftest import run_cli
+
+        proc = run_cli("simulate", cfg_path, "-o", tmp_path / "r.h5")
+        assert proc.returncode == 2 and not (tmp_path / "r.h5").exists()
+        assert_one_line_error(proc.stderr, "sampling.correlation_from.group: unknown group")
+
+
+@needs_data
+def test_simulate_samples_the_gene_correlation_and_a_changed_genes_file_refuses_resume(
+        patchseq_genes, tmp_path):
+    """A real `hpcneuro simulate`: the stored parameters' Spearman correlations match
+    the matrix within sampling error; the GENES.h5 is an input (never the output) and
+    part of the campaign's identity (an edited one refuses the resume, a moved folder
+    resumes)."""
+    import shutil
+
+    from scipy.stats import spearmanr
+
+    from conftest import run_cli
+    from hpcneuro.store import DONE, ResultsStore
+
+    n = 2000
+    cfg_path = cortical_campaign(tmp_path / "c", patchseq_genes, n=n)
+    out = tmp_path / "c" / "results.h5"
+    proc = run_cli("simulate", cfg_path, "-o", out)
+    assert proc.returncode == 0, proc.stderr
+    assert "Spearman correlation of gbar_NaT" in proc.stderr
+    with ResultsStore.read(out) as f:
+        params, cfg = f.column("params"), f.config()
+        assert (f.status() == DONE).all()
+    target = np.array(cfg["sampling"]["correlation_from"]["matrix"])
+    got = spearmanr(params).statistic
+    # Fisher z of a rank correlation has sd ~ sqrt(1.06 / (n - 3)): 4.5 sd over 66 pairs
+    off = ~np.eye(12, dtype=bool)
+    z = np.abs(np.arctanh(got[off]) - np.arctanh(target[off])) / np.sqrt(1.06 / (n - 3))
+    assert z.max() < 4.5, (z.max(), np.abs(got - target).max())
+    # the GENES.h5 is an input: refused as output, nothing written
+    proc = run_cli("simulate", cfg_path, "-o", tmp_path / "c" / "genes.h5")
+    assert proc.returncode == 2 and "genes.h5" in proc.stderr
+    # a moved folder resumes (nothing pending), an edited GENES.h5 is refused
+    shutil.copytree(tmp_path / "c", tmp_path / "moved")
+    proc = run_cli("simulate", tmp_path / "moved" / "campaign.yaml", "-o",
+                   tmp_path / "moved" / "results.h5")
+    assert proc.returncode == 0, proc.stderr
+    with h5py.File(tmp_path / "moved" / "genes.h5", "a") as f:
+        f.attrs["touched"] = 1
+    before = (tmp_path / "moved" / "results.h5").read_bytes()
+    proc = run_cli("simulate", tmp_path / "moved" / "campaign.yaml", "-o",
+                   tmp_path / "moved" / "results.h5")
+    assert proc.returncode == 2
+    assert "changed: sampling.correlation_from.genes (file contents)" in proc.stderr
+    assert (tmp_path / "moved" / "results.h5").read_bytes() == before
+
+
+# --------------------------------------------------------------------- hpcneuro report
+
+def assert_page_images_are_pngs(page) -> list[str]:
+    """Every <img src> of the page exists next to it and is a PNG; returns the names."""
+    import re
+
+    images = re.findall(r'<img src="([^"]+)"', page.read_text())
+    assert images
+    for name in images:
+        f = page.parent / name
+        assert f.is_file(), name
+        assert f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    return images
+
+
+@needs_data
+def test_report_of_a_genes_file_is_written_next_to_it(patchseq_genes, tmp_path, capsys):
+    import shutil
+
+    genes = tmp_path / "m1.h5"
+    shutil.copy(patchseq_genes, genes)
+    assert main(["report", str(genes)]) == 0
+    page = tmp_path / "m1-report" / "index.html"
+    assert capsys.readouterr().out.strip() == str(page)
+    images = assert_page_images_are_pngs(page)
+    assert images == ["genes_heatmap.png", "genes_pca.png", "genes_oinfo.png"]  # no subset
+    assert "Sst" in page.read_text()
+    # not a GENES.h5, or missing: one line, exit 2, nothing written
+    other = tmp_path / "x.h5"
+    with h5py.File(other, "w"):
+        pass
+    assert main(["report", str(other)]) == 2
+    assert_one_line_error(capsys.readouterr().err, "x.h5 is not a GENES.h5")
+    assert main(["report", str(tmp_path / "nope.h5")]) == 2
+    assert_one_line_error(capsys.readouterr().err, "no such run folder or GENES.h5")
+    assert not (tmp_path / "x-report").exists() and not (tmp_path / "nope-report").exists()
+
+
+def test_report_of_a_synthetic_genes_file_has_the_subset_figure(tmp_path, capsys):
+    df, labels = synthetic_counts(80, groups=("A", "B"), marker=("Kcnc1",))
+    counts, meta = write_pair(tmp_path, df, labels)
+    assert _run(tmp_path, counts, meta) == 0
+    assert main(["report", str(tmp_path / "genes.h5")]) == 0
+    images = assert_page_images_are_pngs(tmp_path / "genes-report" / "index.html")
+    assert "genes_subset.png" in images
+
+
+@needs_data
+def test_run_report_includes_the_genes_figures_when_the_folder_has_genes_h5(
+        patchseq_genes, tmp_path):
+    """A campaign sampled from its genes: RUNDIR holds results.h5 and genes.h5, and the
+    run report shows both."""
+    from conftest import run_cli
+
+    rundir = tmp_path / "run"
+    cfg = cortical_campaign(rundir, patchseq_genes, n=100)
+    assert run_cli("simulate", cfg, "-o", rundir / "results.h5").returncode == 0
+    proc = run_cli("report", rundir)
+    assert proc.returncode == 0, proc.stderr
+    page = rundir / "report" / "index.html"
+    images = assert_page_images_are_pngs(page)
+    assert "parameters.png" in images and "genes_heatmap.png" in images
+    assert "Gene expression" in page.read_text()
+    # a folder with only a GENES.h5 gets the genes report
+    (rundir / "results.h5").unlink()
+    assert run_cli("report", rundir).returncode == 0
+    assert assert_page_images_are_pngs(page)[0] == "genes_heatmap.png"
+
+
+# --------------------------------------------------------------------- the rest of the list
+
+def test_genes_command_on_h5ad_labels_from_obs_min_genes_and_normalize_none(tmp_path, capsys):
+    """`hpcneuro genes x.h5ad`: no --metadata (labels from obs), counts from a layer or
+    normalised values from X (--normalize none; cpm-log1p refuses them), --min-genes."""
+    import anndata
+
+    from hpcneuro.genes.result import GenesResult
+
+    df, labels = synthetic_counts(90, groups=("A", "B"))
+    x = df.to_numpy().astype(np.float32)
+    x[:5, 3:] = 0  # 5 cells with only 3 detected genes
+    ad = anndata.AnnData(X=np.log1p(x), obs=pd.DataFrame({"family": labels}, index=df.index),
+                         var=pd.DataFrame(index=df.columns))
+    ad.layers["counts"] = x
+    path = tmp_path / "cells.h5ad"
+    ad.write_h5ad(path)
+    common = ["--group-by", "family", "--top-variable", "6", "--max-order", "3",
+              "--bootstrap", "0", "--shuffles", "0", "--no-subset"]
+    out = tmp_path / "g.h5"
+    assert main(["genes", str(path), "-o", str(out), "--layer", "counts", "--min-genes", "10",
+                 *common]) == 0
+    assert "excluded 5 cells with fewer than 10 detected genes" in capsys.readouterr().out
+    res = GenesResult.read(out)
+    assert len(res.cell_ids) == 85 and set(res.cell_groups) == {"A", "B"}
+    assert list(res.oinfo)[0] == "all cells" and set(res.oinfo) == {"all cells", "A", "B"}
+    # X is log-normalised: cpm-log1p refuses it, --normalize none takes it as it is
+    assert main(["genes", str(path), "-o", str(tmp_path / "n.h5"), *common]) == 2
+    assert_one_line_error(capsys.readouterr().err, "non-integer count")
+    assert not (tmp_path / "n.h5").exists()
+    assert main(["genes", str(path), "-o", str(tmp_path / "n.h5"), "--normalize", "none",
+                 *common]) == 0
+    res = GenesResult.read(tmp_path / "n.h5")
+    j = list(df.columns).index(str(res.channels["symbol"][0]))
+    np.testing.assert_allclose(res.expression[:, 0], np.log1p(x[:, j]), rtol=1e-6)
+
+
+def test_genes_option_naming_a_missing_file_says_so(tmp_path, capsys):
+    df, labels = synthetic_counts(40)
+    counts, meta = write_pair(tmp_path, df, labels)
+    assert main(["genes", str(counts), "-o", str(tmp_path / "g.h5"), "--metadata", str(meta),
+                 "--genes", str(tmp_path / "mine.txt")]) == 2
+    assert_one_line_error(capsys.readouterr().err, "mine.txt: no such file")
+    assert not (tmp_path / "g.h5").exists()

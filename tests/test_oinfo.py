@@ -366,7 +366,9 @@ def test_report_section_from_a_read_result(tmp_path):
     res.write(tmp_path / "oinfo.h5")
     page = "".join(oinfo_sections(tmp_path / "oinfo.h5", tmp_path))
     assert (tmp_path / "oinfo.png").stat().st_size > 0
-    assert "<h2>O-information</h2>" in page and "mean_ci_low" in page
+    assert "<h2>O-information</h2>" in page and "mean O (95% bootstrap intervals)" in page
+    lo, hi = res.orders[3].mean_ci
+    assert f"[{lo:+.4g}, {hi:+.4g}]" in page and "% synergistic" in page
     for k in (3, 4):
         assert f"order {k}: most synergistic" in page
     best = res.orders[3].multiplets[int(np.argmin(res.orders[3].oinfo))]

@@ -8,6 +8,8 @@ import textwrap
 
 import pytest
 
+from conftest import mount_tmpfs, unmount
+
 from hpcneuro.errors import EnvironmentProblem, UserError
 from hpcneuro.lock import CampaignLock, lock_path
 from hpcneuro.outputs import DiskFull, atomic_path, check_output, require_space, write_text
@@ -58,32 +60,13 @@ def test_atomic_path_keeps_previous_file_on_error(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.txt"]
 
 
-def _mount_tmpfs(mnt, options):
-    mnt.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mnt)],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        if os.environ.get("CI"):
-            raise AssertionError(f"cannot mount a tmpfs on CI: {proc.stderr}")
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {proc.stderr.strip()}")
-    return mnt
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    """A real 1 MB tmpfs, unmounted afterwards."""
-    mnt = _mount_tmpfs(tmp_path / "disk", "size=1m")
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], check=False)
-
-
 def test_read_only_folder_refused(tmp_path):
-    mnt = _mount_tmpfs(tmp_path / "ro", "ro,size=1m")  # read-only even for root
+    mnt = mount_tmpfs(tmp_path / "ro", "ro,size=1m")  # read-only even for root
     try:
         with pytest.raises(UserError, match="not writable"):
             check_output(mnt / "o.h5")
     finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
+        unmount(mnt)
 
 def test_full_disk_is_disk_full_and_leaves_nothing(small_disk):
     out = small_disk / "big.bin"

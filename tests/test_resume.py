@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import ROOT, run_cli, small_config
+from conftest import ROOT, run_cli, small_config, wait_for_progress
+from hpcneuro.lock import CampaignLock
 
 DATASETS = ("params", "features", "status", "valid")
 
@@ -42,21 +43,6 @@ def start(config, output, ranks=2):
            str(config), "-o", str(output)]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
-
-
-def wait_for_progress(output, minimum=1, timeout=60.0):
-    """Wait until the file exists and holds at least ``minimum`` finished samples."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if os.path.exists(output):
-            try:
-                with h5py.File(output, "r") as f:
-                    if int((f["status"][:] != 0).sum()) >= minimum:
-                        return
-            except (OSError, KeyError):
-                pass
-        time.sleep(0.2)
-    raise AssertionError(f"no progress in {output} after {timeout} s")
 
 
 def assert_same_results(a, b):
@@ -124,8 +110,11 @@ def test_sigkill_at_random_moments_loses_nothing_finished(campaign, tmp_path):
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
         if not output.exists():  # killed before the file was complete: nothing to keep
-            # at most the file under construction, under its temporary name
-            assert {p.name for p in tmp_path.iterdir()} <= {"results.h5.creating"}
+            # at most the file under construction, under its temporary name, and the
+            # campaign lock's file, whose lock died with its holder
+            assert {p.name for p in tmp_path.iterdir()} <= {"results.h5.creating",
+                                                             "results.h5.lock"}
+            CampaignLock(output).acquire().release()  # not held: never a stale lock
             continue
         with h5py.File(output, "r") as f:  # always readable
             status = f["status"][:]

@@ -147,7 +147,7 @@ def test_read_table_selects_rows_and_columns(cfg, written, caplog):
         data, names = store.read_table(path, "features", valid_only=False)
     assert names == fnames
     np.testing.assert_array_equal(data, written["features"][[0]])  # sample 2 has a NaN
-    assert "dropping 1 of 2 models with undefined (NaN) features" in caplog.text
+    assert "dropping 1 of 2 models with undefined (NaN) values in the analysed columns" in caplog.text
     data, _ = store.read_table(path, "features", valid_only=False, drop_undefined=False)
     assert data.shape == (2, len(fnames))
     with pytest.raises(UserError, match="variables: must be one of params, features, both"):
@@ -212,7 +212,8 @@ def test_report_of_a_small_real_campaign(tmp_path):
     assert page == rundir / "report" / "index.html"
     text = page.read_text()
     figures = re.findall(r'<img src="([^"]+)"', text)
-    assert set(figures) == {"parameters.png", "features.png", "oinfo.png"}
+    assert set(figures) == {"parameters.png", "correlation.png", "features.png", "oinfo.png",
+                            "oinfo_distribution.png"}
     for name in figures:
         assert (page.parent / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
     summary = store.read_summary(results)

@@ -86,6 +86,10 @@ def _did_you_mean(name: str, available: Sequence[str]) -> str:
     return f" (did you mean {', '.join(close)}?)" if close else ""
 
 
+#: names that are files of symbols, not a gene symbol (gene symbols have no such suffix)
+_GENE_FILE_SUFFIXES = (".txt", ".tsv", ".csv", ".list", ".gz", ".lst")
+
+
 def resolve_genes(spec: str, available: Sequence[str],
                   include_auxiliary: bool = False) -> tuple[list[str], str]:
     """``--genes`` -> (genes in the data's spelling, description).
@@ -116,6 +120,11 @@ def resolve_genes(spec: str, available: Sequence[str],
     else:
         names = [g.strip() for g in spec.split(",") if g.strip()]
         source = "--genes list"
+        looks_like_file = "," not in spec and (
+            os.sep in spec or os.path.splitext(spec)[1].lower() in _GENE_FILE_SUFFIXES)
+        if looks_like_file and spec not in set(map(str, available)):
+            raise UserError(f"--genes {spec}: no such file (a gene file has one symbol "
+                            "per line; or give ion-channels or A,B,C)")
     if not names:
         raise UserError(f"--genes {spec}: no gene names given")
     present = set(available)

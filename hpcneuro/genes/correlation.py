@@ -132,11 +132,122 @@ def mechanism_correlation(expr: np.ndarray, genes: Sequence[str], mechanisms: Se
 def correlation_from_genes(path: str, group: str | None,
                            mechanisms: Sequence[str]) -> MechanismCorrelation:
     """The same from a GENES.h5 and one of its groups (``None``: all cells)."""
-    from hpcneuro.genes.result import GenesResult
+    from hpcneuro.genes.result import read_channel_expression
 
-    res = GenesResult.read(path)
-    expr, syms = res.group_expression(group)
-    mapping = {str(s): str(m) for s, m in zip(res.channels["symbol"], res.channels["mechanism"])
-               if str(m)}
-    return mechanism_correlation(expr, syms, mechanisms, mapping,
-                                 log_space=res.attrs.get("normalize") == "cpm-log1p")
+    data = read_channel_expression(path)
+    if group in (None, "", "all cells"):
+        expr = data["expression"]
+    else:
+        mask = np.array([g == group for g in data["groups"]])
+        if not mask.any():
+            raise UserError(f"no group {group!r} in {path}; groups: "
+                            + ", ".join(sorted(set(data["groups"]))))
+        expr = data["expression"][mask]
+    mapping = {s: m for s, m in zip(data["symbol"], data["mechanism"]) if m}
+    return mechanism_correlation(expr, data["symbol"], mechanisms, mapping,
+                                 log_space=data["normalize"] == "cpm-log1p")
+
+
+#: the sampled variable that a channel gene's expression stands for
+CONDUCTANCE_VARIABLE = "gbar"
+#: digits kept of the gene-derived Spearman matrix: far below its sampling error, and
+#: every rank (and a resume) that computes it gets the same numbers
+MATRIX_DIGITS = 10
+
+
+def sampling_correlation(spec: dict, parameters: list[dict], base_dir) -> dict:
+    """``sampling.correlation_from: {genes, group}`` -> the campaign's Spearman matrix.
+
+    Returns ``{"genes": absolute path, "group", "matrix": P x P list, "notes": [...]}``.
+    A parameter stands for its mechanism's channel genes when its variable is ``gbar``
+    and GENES.h5 maps at least one expressed gene of the group to that mechanism; every
+    other parameter gets correlation 0 with the rest (noted). Raises ConfigError with
+    the key path ``sampling.correlation_from[.genes|.group]``.
+    """
+    from pathlib import Path
+
+    from hpcneuro.errors import ConfigError
+    from hpcneuro.genes.result import is_genes_file, read_channel_expression
+
+    key = "sampling.correlation_from"
+    written = spec["genes"]
+    path = Path(written).expanduser()
+    if not path.is_absolute():
+        path = Path(base_dir) / path
+    path = path.resolve()
+    if not path.is_file():
+        raise ConfigError(f"{key}.genes", f"file not found: {path} (relative paths are "
+                          f"read from the config's folder {Path(base_dir).resolve()})")
+    if not is_genes_file(path):
+        raise ConfigError(f"{key}.genes", f"{path} is not a GENES.h5 (write one with "
+                          "'hpcneuro genes COUNTS -o GENES.h5 --group-by COLUMN')")
+    try:
+        data = read_channel_expression(path)
+    except UserError as exc:
+        raise ConfigError(f"{key}.genes", str(exc)) from None
+    group = spec["group"]
+    sizes: dict[str, int] = {}
+    for g in data["groups"]:
+        sizes[g] = sizes.get(g, 0) + 1
+    pooled = ("all cells", "")
+    if group not in pooled and group not in sizes:
+        have = ", ".join(f"{g!r} ({n} cells)" for g, n in sorted(sizes.items()) if g)
+        raise ConfigError(f"{key}.group", f"unknown group {group!r} in {path}; its groups: "
+                          f"{have or 'none (written without --group-by)'}, or 'all cells'")
+    mask = np.ones(len(data["groups"]), bool) if group in pooled else \
+        np.array([g == group for g in data["groups"]])
+    expr = data["expression"][mask]
+    mapping = {s: m for s, m in zip(data["symbol"], data["mechanism"]) if m}
+    with_genes = sorted(set(mapping.values()))
+
+    notes: list[str] = []
+    mapped: list[int] = []      # parameter indices that stand for a mechanism
+    owner: dict[str, int] = {}
+    for i, p in enumerate(parameters):
+        mech, var = p["mechanism"], p["variable"]
+        if var != CONDUCTANCE_VARIABLE:
+            notes.append(f"parameters[{i}] {p['name']}: not a conductance ({mech}.{var}); "
+                         "correlation 0 with the others")
+        elif mech not in with_genes:
+            notes.append(f"parameters[{i}] {p['name']}: no channel gene in {path.name} maps "
+                         f"to {mech} (genes map to {', '.join(with_genes) or 'nothing'}); "
+                         "correlation 0 with the others")
+        elif mech in owner:
+            j = owner[mech]
+            raise ConfigError(key, f"parameters[{j}] and parameters[{i}] are both {mech} "
+                              f"gbar: the genes give one expression per mechanism, so their "
+                              "correlation would be 1; sample one of them, or use "
+                              "sampling.correlation")
+        else:
+            owner[mech] = i
+            mapped.append(i)
+    if len(mapped) < 2:
+        raise ConfigError(key, f"{len(mapped)} parameter(s) map to a mechanism with "
+                          f"channel genes in {path.name} ({', '.join(with_genes) or 'none'}): "
+                          "a correlation needs at least 2 gbar parameters of them")
+    mechs = [parameters[i]["mechanism"] for i in mapped]
+    if expr.shape[0] <= len(mechs):
+        raise ConfigError(f"{key}.group", f"group {group!r} has {expr.shape[0]} cells for "
+                          f"{len(mechs)} mechanisms: a correlation needs more cells than "
+                          "mechanisms")
+    try:
+        mc = mechanism_correlation(expr, data["symbol"], mechs, mapping,
+                                   log_space=data["normalize"] == "cpm-log1p")
+    except UserError as exc:
+        raise ConfigError(key, f"{exc} in group {group!r} of {path.name}") from None
+    notes += mc.notes
+    P = len(parameters)
+    spear = np.eye(P)
+    spear[np.ix_(mapped, mapped)] = np.round(mc.spearman, MATRIX_DIGITS)
+    np.fill_diagonal(spear, 1.0)
+    names = [p["name"] for p in parameters]
+    head = (f"{key}: Spearman correlation of {', '.join(names[i] for i in mapped)} from "
+            f"{mc.n_cells} cells of group {group!r} in {path} (genes: "
+            + "; ".join(f"{m} = {'+'.join(mc.genes[m]) or 'none'}" for m in mechs) + ")")
+    width = max(len(n) for n in names)
+    rows = [f"  {names[a]:<{width}} " + " ".join(f"{spear[a, b]:+.3f}" for b in mapped)
+            for a in mapped]
+    log.info("%s\n%s", head, "\n".join(rows))
+    for n in notes[:len(notes) - len(mc.notes)]:  # mechanism_correlation logged its own
+        log.info("%s: %s", key, n)
+    return {"genes": str(path), "group": group, "matrix": spear.tolist(), "notes": notes}

@@ -182,13 +182,12 @@ def genes_html_fragment(res, images: list[str]) -> str:
     return "\n".join(parts)
 
 
-def build_genes_report(path: str | Path, outdir: str | Path) -> Path:
-    """Figures for GENES.h5 ``path`` in ``outdir`` and ``outdir/index.html``."""
+def genes_figures(path: str | Path, out: Path) -> str:
+    """Write the figures of GENES.h5 ``path`` into the folder ``out``; return the HTML
+    fragment (tables, notes, <img> of each figure) that shows them from ``out``."""
     from hpcneuro.genes.result import GenesResult
 
     res = GenesResult.read(path)
-    out = Path(outdir)
-    out.mkdir(parents=True, exist_ok=True)
     images = []
     for name, fn, ok in (("genes_heatmap.png", plot_heatmap, True),
                          ("genes_pca.png", plot_pca, res.expression.shape[1] >= 2),
@@ -197,7 +196,14 @@ def build_genes_report(path: str | Path, outdir: str | Path) -> Path:
         if ok:
             fn(res, out / name)
             images.append(name)
-    frag = genes_html_fragment(res, images)
+    return genes_html_fragment(res, images)
+
+
+def build_genes_report(path: str | Path, outdir: str | Path) -> Path:
+    """Figures for GENES.h5 ``path`` in ``outdir`` and ``outdir/index.html``."""
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    frag = genes_figures(path, out)
     write_text(out / "genes.html", frag)
     page = ("<!doctype html><html><head><meta charset='utf-8'><title>hpcneuro genes</title>"
             "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}"

@@ -214,6 +214,12 @@ def run_genes(opt: GenesOptions):
                  min_group_size=int(opt.min_group_size),
                  hpcneuro_version=hpcneuro.__version__, command=opt.command,
                  seconds=time.perf_counter() - t0)
+    from hpcneuro.oinfo.result import provenance
+
+    prov = provenance(source=str(opt.counts), command=opt.command or None)
+    for g in results:  # every group's OINFO layout records where it came from
+        g.oinfo.provenance = dict(prov, selection=f"cells: {g.name}",
+                                  columns=list(g.oinfo.variables), rows_used=int(g.n_cells))
     res = GenesResult(attrs=attrs, notes=notes, genes=genes, channels=p["channels"],
                       cell_ids=p["cells"], cell_groups=labels or [""] * n_cells,
                       expression=p["chan_x"], groups=results, subset=subset)

@@ -79,23 +79,47 @@ def is_genes_file(path: str | os.PathLike) -> bool:
         return False
 
 
-def extract_oinfo(path: str | os.PathLike, group: str, out: str | os.PathLike) -> Path:
-    """Write one group's O-information as a standalone OINFO.h5 (atomic)."""
+def _open_genes(path: str | os.PathLike):
+    """The open GENES.h5 at ``path`` (read-only); UserError if it is not one."""
     import h5py
 
     from hpcneuro.errors import UserError
-    from hpcneuro.oinfo.result import OInfoResult
-    from hpcneuro.outputs import atomic_path
 
-    with h5py.File(path, "r") as f:
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise UserError(f"cannot open {path}: {exc}") from None
+    if f.attrs.get("kind") != KIND:
+        f.close()
+        raise UserError(f"{path} is not a GENES.h5 written by hpcneuro genes")
+    return f
+
+
+def read_channel_expression(path: str | os.PathLike) -> dict[str, Any]:
+    """Only what the gene-to-conductance correlation needs, without the O-information
+    groups: ``symbol``, ``mechanism`` (lists), ``groups`` (per cell), ``expression``
+    (cells, channels) float64, ``normalize``. Raises UserError."""
+    with _open_genes(path) as f:
+        return {"symbol": _strings(f["channels/symbol"]),
+                "mechanism": _strings(f["channels/mechanism"]),
+                "groups": _strings(f["cells/group"]),
+                "expression": np.asarray(f["expression"][()], dtype=np.float64),
+                "normalize": str(f.attrs.get("normalize", ""))}
+
+
+def extract_oinfo(path: str | os.PathLike, group: str, out: str | os.PathLike) -> Path:
+    """Write one group's O-information as a standalone OINFO.h5 (atomic)."""
+    from hpcneuro.errors import UserError
+    from hpcneuro.oinfo.result import OInfoResult
+
+    with _open_genes(path) as f:
         names = {str(g.attrs.get("label", label_of(k))): k for k, g in f["oinfo"].items()}
         if group not in names:
             raise UserError(f"{path} has no group {group!r}; groups: {', '.join(names)}")
         res = OInfoResult.read_group(f["oinfo"][names[group]])
     for k in GROUP_ATTRS:
         res.attrs.pop(k, None)
-    with atomic_path(out) as tmp:
-        res.write(tmp)
+    res.write(out)  # atomic itself
     return Path(out)
 
 
@@ -129,11 +153,10 @@ class GenesResult:
         """Write GENES.h5 atomically (temporary name, renamed when complete)."""
         import h5py
 
-        from hpcneuro.outputs import atomic_path
+        from hpcneuro.outputs import write_h5_image
 
-        with atomic_path(path) as tmp:
-            with h5py.File(tmp, "w") as f:
-                self._write(h5py, f)
+        with write_h5_image(path) as f:
+            self._write(h5py, f)
 
     def _write(self, h5py, f) -> None:
         f.attrs["kind"] = KIND
@@ -188,13 +211,7 @@ class GenesResult:
         from hpcneuro.errors import UserError
         from hpcneuro.oinfo.result import OInfoResult
 
-        try:
-            f = h5py.File(path, "r")
-        except OSError as exc:
-            raise UserError(f"cannot open {path}: {exc}") from None
-        with f:
-            if f.attrs.get("kind") != KIND:
-                raise UserError(f"{path} is not a GENES.h5 written by hpcneuro genes")
+        with _open_genes(path) as f:
             attrs = {}
             for k, v in f.attrs.items():
                 v = v.item() if hasattr(v, "item") else v

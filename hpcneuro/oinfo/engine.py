@@ -111,7 +111,6 @@ def _run_unit(R: np.ndarray, unit: Unit, cfg: dict) -> Partial:
     for m, c in counts.items():
         stored[m] = (store_buf[pos:pos + c], store_logdet[pos:pos + c])
         pos += c
-    sk, si, rk, ri = [], [], [], []
     # heaps -> candidate lists (unsorted); non-filled slots are dropped
     syn = [(syn_key[m, :syn_n[m]].copy(), syn_idx[m, :syn_n[m], :m].copy()) for m in range(K + 1)]
     red = [(red_key[m, :red_n[m]].copy(), red_idx[m, :red_n[m], :m].copy()) for m in range(K + 1)]
@@ -448,6 +447,24 @@ def _slurm_job_settings(kw: dict[str, Any]) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
+def _workers_ignore_sigint() -> Iterator[None]:
+    """Start worker processes with SIGINT ignored (inherited through exec; Python and
+    asyncio leave an ignored SIGINT alone): Ctrl-C then reaches only this process, which
+    closes the cluster, instead of every worker printing its own KeyboardInterrupt."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals can only be set from the main thread
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
 def open_client(scheduler: str = "none", n_workers: int | None = None,
                 **kw: Any) -> Iterator[Any]:
     """Yield a Dask client for `scheduler` (None for "none").
@@ -478,8 +495,9 @@ def open_client(scheduler: str = "none", n_workers: int | None = None,
         n = n_workers or os.cpu_count() or 1
         # any free port: several clusters (or users) on one node must not clash on 8787
         kw.setdefault("dashboard_address", ":0")
-        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, **kw) as cl, \
-                Client(cl) as client:
+        with _workers_ignore_sigint():
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, **kw)
+        with cluster as cl, Client(cl) as client:
             yield client
         return
     if scheduler == "slurm":

@@ -202,7 +202,10 @@ def walk_unit(R, prefix, lo, hi, shallow, min_order, max_order, offset, scale,
     tmp = np.zeros(n)                 # log(e prod diag P') of the children
     syn_thr = np.full(K + 1, np.inf if top == 0 else 0.0)
     red_thr = np.full(K + 1, np.inf if top == 0 else 0.0)
-    # descend along the prefix: state of depth d+1 from depth d with v appended
+    # descend along the prefix: state of depth d+1 from depth d with v appended.
+    # The same step is written again in the walk below on purpose: as one
+    # numba function (inline="always", same fastmath flags) the walk ran 25-34%
+    # slower (N = 26, orders 3..13, results bit-identical), so it stays inline.
     for d in range(p):
         v = prefix[d]
         e = E[d, v]

@@ -42,6 +42,32 @@ def reference_oinfo(cov: np.ndarray, subset: Sequence[int]) -> tuple[float, floa
 
 
 @njit(cache=True, nogil=True)
+def cholesky_inverse(R: np.ndarray, S: np.ndarray, L: np.ndarray, W: np.ndarray) -> float:
+    """Cholesky factor L of R[S, S] and W = L^-1 (both lower, written into the (k, k)
+    arrays given, k = len(S)); returns log det R[S, S]. O(k^3)."""
+    k = S.shape[0]
+    ld = 0.0
+    for i in range(k):
+        for j in range(i + 1):
+            s = R[S[i], S[j]]
+            for q in range(j):
+                s -= L[i, q] * L[j, q]
+            if i == j:
+                L[i, i] = math.sqrt(s)
+            else:
+                L[i, j] = s / L[j, j]
+        ld += 2.0 * math.log(L[i, i])
+    for i in range(k):
+        W[i, i] = 1.0 / L[i, i]
+        for j in range(i):
+            s = 0.0
+            for q in range(j, i):
+                s += L[i, q] * W[q, j]
+            W[i, j] = -s / L[i, i]
+    return ld
+
+
+@njit(cache=True, nogil=True)
 def oinfo_sets(R: np.ndarray, sets: np.ndarray) -> np.ndarray:
     """(O, TC, DTC) plug-in nats of each row of sets; returns (M, 3).
 
@@ -53,26 +79,8 @@ def oinfo_sets(R: np.ndarray, sets: np.ndarray) -> np.ndarray:
     L = np.zeros((k, k))
     W = np.zeros((k, k))
     for r in range(m):
-        for i in range(k):
-            for j in range(i + 1):
-                s = R[sets[r, i], sets[r, j]]
-                for q in range(j):
-                    s -= L[i, q] * L[j, q]
-                if i == j:
-                    L[i, i] = math.sqrt(s)
-                else:
-                    L[i, j] = s / L[j, j]
-        ld = 0.0
-        for i in range(k):
-            ld += 2.0 * math.log(L[i, i])
-        # W = L^-1 (lower), diag(P) = column sums of W^2
-        for i in range(k):
-            W[i, i] = 1.0 / L[i, i]
-            for j in range(i):
-                s = 0.0
-                for q in range(j, i):
-                    s += L[i, q] * W[q, j]
-                W[i, j] = -s / L[i, i]
+        ld = cholesky_inverse(R, sets[r], L, W)
+        # diag(P) = column sums of W^2
         slp = 0.0
         for j in range(k):
             p = 0.0

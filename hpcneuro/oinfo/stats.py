@@ -128,23 +128,82 @@ def add_bootstrap(xs: np.ndarray | None, perm: list[int], rows: dict[int, Report
     t = xs.shape[0]
     cfg0 = dict(cfg, top=0, nbins=0)
     means = {k: np.zeros(n_boot) for k in rows}
+    fracs = {k: np.zeros(n_boot) for k in rows}
     vals = {k: np.zeros((n_boot, len(rr.sets))) for k, rr in rows.items()}
     for b in range(n_boot):
         rb = _shuffled_corr(xs, perm, rng.integers(0, t, t), None)
         part = _engine(rb, units, cfg0, client, False)
         for k, rr in rows.items():
             means[k][b] = math.fsum(s[k] for s in part.sums) / part.icount[k, 0]
+            fracs[k][b] = part.icount[k, 1] / part.icount[k, 0]
             if len(rr.sets):
                 vals[k][b] = (oinfo_sets(rb, rr.sets)[:, 0] + offset[k]) * scale
     a = 100 * (1 - level) / 2
     for k, rr in rows.items():
         st = stats[k]
-        st.mean_ci = (float(np.percentile(means[k], a)), float(np.percentile(means[k], 100 - a)))
+        st.mean_ci = percentile_interval(means[k], level)
+        st.frac_syn_ci = percentile_interval(fracs[k], level)
+        st.boot_means, st.boot_frac_syn = means[k], fracs[k]
         if len(rr.sets):
             st.ci_low = np.percentile(vals[k], a, axis=0)
             st.ci_high = np.percentile(vals[k], 100 - a, axis=0)
         else:
             st.ci_low = st.ci_high = np.zeros(0)
+
+
+def percentile_interval(values: np.ndarray, level: float) -> tuple[float, float]:
+    """The central ``level`` percentile interval of a bootstrap distribution."""
+    a = 100 * (1 - level) / 2
+    return float(np.percentile(values, a)), float(np.percentile(values, 100 - a))
+
+
+def compare(a: Any, b: Any, level: float | None = None) -> list[dict[str, Any]]:
+    """Per-order difference between two analyses A and B (OInfoResult), A - B.
+
+    For every order both hold: mean O of each with its interval, the difference of
+    means with a percentile interval from the difference of the two bootstrap
+    distributions (resample b of A minus resample b of B, over the first
+    min(B_A, B_B) resamples: the analyses' resamples are independent, which is
+    right for two ensembles of different models; for two analyses of the same rows
+    the interval is conservative), and the same for the fraction of synergistic
+    multiplets. Needs both files written with --bootstrap (their ``boot_mean``);
+    without it the intervals are NaN. ``excludes_zero`` says whether the
+    difference-of-means interval excludes 0. level: that of A (default).
+    """
+    for key in ("estimator", "units", "bias_correct"):
+        if a.attrs.get(key) != b.attrs.get(key):
+            raise UserError(f"cannot compare analyses with different {key} "
+                            f"({a.attrs.get(key)!r} vs {b.attrs.get(key)!r}): values are "
+                            "not on the same scale")
+    level = float(level if level is not None else a.attrs.get("ci_level", 0.95))
+    out = []
+    for k in sorted(set(a.orders) & set(b.orders)):
+        ra, rb = a.orders[k], b.orders[k]
+        row: dict[str, Any] = dict(order=k, n_a=ra.n_multiplets, n_b=rb.n_multiplets,
+                                   mean_a=ra.mean, mean_b=rb.mean, diff=ra.mean - rb.mean,
+                                   frac_syn_a=ra.frac_synergistic,
+                                   frac_syn_b=rb.frac_synergistic,
+                                   frac_syn_diff=ra.frac_synergistic - rb.frac_synergistic)
+        nan2 = (float("nan"), float("nan"))
+        row["mean_a_ci"] = ra.stats.mean_ci or nan2
+        row["mean_b_ci"] = rb.stats.mean_ci or nan2
+        sa, sb = ra.stats, rb.stats
+        if sa.boot_means is not None and sb.boot_means is not None:
+            m = min(len(sa.boot_means), len(sb.boot_means))
+            row["diff_ci"] = percentile_interval(sa.boot_means[:m] - sb.boot_means[:m], level)
+            row["frac_syn_diff_ci"] = percentile_interval(
+                sa.boot_frac_syn[:m] - sb.boot_frac_syn[:m], level)
+            row["n_boot"] = m
+        else:
+            row["diff_ci"] = row["frac_syn_diff_ci"] = nan2
+            row["n_boot"] = 0
+        lo, hi = row["diff_ci"]
+        row["excludes_zero"] = bool(lo > 0 or hi < 0)
+        out.append(row)
+    if not out:
+        raise UserError(f"the analyses have no order in common (A: {sorted(a.orders)}, "
+                        f"B: {sorted(b.orders)})")
+    return out
 
 
 def bh_fdr(p: np.ndarray) -> np.ndarray:
@@ -165,7 +224,15 @@ def bh_fdr(p: np.ndarray) -> np.ndarray:
 def add_permutations(xs: np.ndarray | None, perm: list[int], rows: dict[int, ReportedRows],
                      stats: dict[int, OrderStats], n_perm: int, rng: np.random.Generator,
                      offset: np.ndarray, scale: float) -> None:
-    """Permutation null (each column shuffled independently).
+    """Permutation null (each column shuffled independently): a test against
+    INDEPENDENCE of all the columns, not against "no higher-order interaction".
+
+    Shuffling destroys the pairwise correlations too, so a multiplet of three
+    pairwise-correlated variables with O exactly 0 in theory still gets a small
+    p-value. No permutation can do better under the Gaussian estimators: O is a
+    function of the correlation matrix alone, so any null that keeps the pairwise
+    correlations keeps O itself (README "Statistics"). For "is O different from
+    0" use the bootstrap interval; to compare with a control use stats.compare.
 
     Under the null every multiplet of one order has the same distribution of O
     (columns independent, same copula marginals), so the null of an order pools

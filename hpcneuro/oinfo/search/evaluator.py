@@ -35,6 +35,7 @@ import numpy as np
 from numba import njit
 
 from ..kernel import _better, _heap_push
+from ..reference import cholesky_inverse
 
 #: applied moves between two refactorisations of the evaluator state
 REFRESH = 64
@@ -44,26 +45,8 @@ REFRESH = 64
 def ev_reset(R, S, k, P, Bt, E, inS):
     """Build the state of S[:k] from scratch (Cholesky, O(k^3 + k^2 N)); returns log det R_S."""
     n = R.shape[0]
-    L = np.zeros((k, k))
-    ld = 0.0
-    for i in range(k):
-        for j in range(i + 1):
-            s = R[S[i], S[j]]
-            for q in range(j):
-                s -= L[i, q] * L[j, q]
-            if i == j:
-                L[i, i] = math.sqrt(s)
-            else:
-                L[i, j] = s / L[j, j]
-        ld += 2.0 * math.log(L[i, i])
     W = np.zeros((k, k))  # L^-1
-    for i in range(k):
-        W[i, i] = 1.0 / L[i, i]
-        for j in range(i):
-            s = 0.0
-            for q in range(j, i):
-                s += L[i, q] * W[q, j]
-            W[i, j] = -s / L[i, i]
+    ld = cholesky_inverse(R, S[:k], np.zeros((k, k)), W)
     for i in range(k):
         for j in range(k):
             s = 0.0
