@@ -433,10 +433,11 @@ def main() -> None:
         for t in STRICTER:
             uv = int(np.sum(u["cost"] < t))
             mv = int(np.sum(kept & (m["cost"] < t)))
-            ratio = (mv / m["cpu_s"]) / (uv / u["cpu_s"]) if uv else float("inf")
+            ratio = (mv / m["cpu_s"]) / (uv / u["cpu_s"]) if uv else None  # None: no uniform
             fig["stricter"][str(t)] = {"uniform_valid": uv, "mcmc_valid": mv, "ratio": ratio}
             say(f"  at cost < {t}: uniform {uv} of {a.uniform}, MCMC {mv} distinct: "
-                f"{ratio:.2f}x")
+                + (f"{ratio:.2f}x" if ratio is not None else "n/a (no uniform sample "
+                   "qualifies)"))
         if not a.no_peer:
             fig["reference"] = probe_reference(not a.no_install)
             say(f"reference: emodel-generalisation {fig['reference']['version'] or '-'} "
