@@ -151,6 +151,11 @@ def simulate(cfg: dict, output: str, *, resume: bool = False, retry_failed: bool
     n_ranks = 1 if comm is None else comm.size
     rank = 0 if comm is None else comm.rank
     require_parallel_hdf5(n_ranks)
+    mcmc = cfg["sampling"]["method"] == "mcmc"
+    if mcmc and retry_failed:
+        raise collective(UserError("--retry-failed does not apply to sampling.method "
+                                   "mcmc: a failed proposal is part of its chain's path (it "
+                                   "was rejected)"))
 
     lock = None
     ranks_per_node = _ranks_per_node(comm)  # collective: before rank 0 goes its own way
@@ -237,7 +242,8 @@ def _run(cfg: dict, output: str, mode: str, pending: np.ndarray, comm) -> dict:
     started = time.time()
     # cells and mechanisms first: a .mod file that does not compile stops the run
     # before the results file is touched
-    sampler = Sampler(cfg)
+    mcmc = cfg["sampling"]["method"] == "mcmc"
+    sampler = None if mcmc else Sampler(cfg)
     protocols = prot.from_config(cfg)
     batch = make_batch(cfg, pending.size)
     with _StopSignals() as signals:
@@ -247,38 +253,13 @@ def _run(cfg: dict, output: str, mode: str, pending: np.ndarray, comm) -> dict:
                      "created" if mode == "create" else "resuming", output,
                      cfg["sampling"]["n_samples"], pending.size, n_ranks,
                      cfg["simulation"]["batch_size"])
-        blocks = plan_blocks(pending, cfg["simulation"]["batch_size"])
         counter = BlockCounter(comm)
-        mine = {"done": 0, "failed": 0, "valid": 0, "blocks": 0}
         progress = _Progress(pending.size, counter, rank == 0)
         disk_error = ""
         try:
-            done = failed = 0
-            while True:
-                b, stop = counter.sync(done, failed, signals.received is not None)
-                if stop or b >= len(blocks):
-                    break
-                claimed = time.time()
-                indices = blocks[b]
-                params = sampler.sample(indices)
-                result = evaluate_block(batch, protocols, cfg, params, counter.poke)
-                try:
-                    store.write_block(indices, params, result, rank, claimed,
-                                      sampler.component(indices))
-                except OSError as exc:
-                    if not is_disk_error(exc):
-                        raise
-                    # the block stays pending (status is written last); every rank stops
-                    disk_error = str(disk_full(output))
-                    counter.sync(stop=True, claim=False)
-                    break
-                failed = int(np.sum(result.status != DONE))
-                done = indices.size - failed
-                mine["done"] += done
-                mine["failed"] += failed
-                mine["valid"] += int(result.valid.sum())
-                mine["blocks"] += 1
-                progress.update()
+            run = _run_chains if mcmc else _run_samples
+            mine, disk_error = run(cfg, output, store, counter, signals, pending, rank,
+                                   sampler, protocols, batch, progress)
         finally:
             progress.close()
             if comm is not None:
@@ -291,7 +272,7 @@ def _run(cfg: dict, output: str, mode: str, pending: np.ndarray, comm) -> dict:
         raise collective(DiskFull(next(e for e in errors if e)))
     totals = mine
     if comm is not None:
-        totals = {k: comm.reduce(v, root=0) for k, v in mine.items()}
+        totals = {k: comm.reduce(v, root=0) for k, v in sorted(mine.items())}
     elapsed = time.time() - started
     if rank == 0:
         ran = totals["done"] + totals["failed"]
@@ -302,6 +283,59 @@ def _run(cfg: dict, output: str, mode: str, pending: np.ndarray, comm) -> dict:
         if interrupted:
             log.info("the results are saved; rerun the same command to resume")
     return {**totals, "elapsed": elapsed, "n_ranks": n_ranks, "interrupted": interrupted}
+
+
+def _run_samples(cfg: dict, output: str, store: ResultsStore, counter: BlockCounter,
+                 signals: _StopSignals, pending: np.ndarray, rank: int, sampler: Sampler,
+                 protocols: list, batch, progress: _Progress) -> tuple[dict, str]:
+    """Claim blocks of samples until none is left or a stop is asked; returns this rank's
+    counts and the disk error that stopped it ("" if none)."""
+    blocks = plan_blocks(pending, cfg["simulation"]["batch_size"])
+    mine = {"done": 0, "failed": 0, "valid": 0, "blocks": 0}
+    done = failed = 0
+    while True:
+        b, stop = counter.sync(done, failed, signals.received is not None)
+        if stop or b >= len(blocks):
+            return mine, ""
+        claimed = time.time()
+        indices = blocks[b]
+        params = sampler.sample(indices)
+        result = evaluate_block(batch, protocols, cfg, params, counter.poke)
+        try:
+            store.write_block(indices, params, result, rank, claimed,
+                              sampler.component(indices))
+        except OSError as exc:
+            if not is_disk_error(exc):
+                raise
+            # the block stays pending (status is written last); every rank stops
+            counter.sync(stop=True, claim=False)
+            return mine, str(disk_full(output))
+        failed = int(np.sum(result.status != DONE))
+        done = indices.size - failed
+        mine["done"] += done
+        mine["failed"] += failed
+        mine["valid"] += int(result.valid.sum())
+        mine["blocks"] += 1
+        progress.update()
+
+
+def _run_chains(cfg: dict, output: str, store: ResultsStore, counter: BlockCounter,
+                signals: _StopSignals, pending: np.ndarray, rank: int, sampler: None,
+                protocols: list, batch, progress: _Progress) -> tuple[dict, str]:
+    """MCMC: blocks of chains, one batched run per step (:mod:`hpcneuro.mcmc.chains`)."""
+    from hpcneuro.mcmc import chains
+
+    mine: dict = {}
+    try:
+        chains.run(cfg, store, counter, lambda: signals.received is not None, pending, rank,
+                   protocols, batch, progress, mine)
+    except OSError as exc:
+        if not is_disk_error(exc):
+            raise
+        # the step's rows stay pending (status is written last); every rank stops
+        counter.sync(stop=True, claim=False)
+        return mine, str(disk_full(output))
+    return mine, ""
 
 
 def _open_store(output: str, cfg: dict, mode: str, comm) -> ResultsStore:

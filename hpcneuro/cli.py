@@ -120,12 +120,22 @@ def format_status(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def _print_mcmc_status(results) -> None:
+    """MCMC campaigns: chains done, steps, acceptance, R-hat (hpcneuro.mcmc.diagnostics)."""
+    from hpcneuro.mcmc import diagnostics
+
+    mcmc = diagnostics.read(results)
+    if mcmc is not None:
+        print("\n".join(diagnostics.status_lines(mcmc)))
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from hpcneuro.slurm import job_report
     from hpcneuro.store import PENDING, read_summary
 
     summary = read_summary(args.results)
     print(format_status(summary))
+    _print_mcmc_status(args.results)
     jobs = job_report(Path(args.results))
     if jobs:
         print("slurm jobs:")
@@ -490,6 +500,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                   returncode)
         return returncode
     print(format_status(read_summary(str(results))))
+    _print_mcmc_status(results)
     analysis = AnalysisOptions.from_config(cfg["analysis"])
     result = run_analysis(str(results), str(oinfo_file), analysis.variables,
                           analysis.valid_only, features=analysis.features,

@@ -177,7 +177,8 @@ SCHEMA: dict[str, Any] = {
     "parameters": Field(ListOf(PARAMETER, 1), doc="sampled parameters"),
     "sampling": Field({
         "method": Field(str, "uniform", "how the unit cube is filled",
-                        choices=("uniform", "sobol", "lhs", "grid", "table", "mixture")),
+                        choices=("uniform", "sobol", "lhs", "grid", "table", "mixture",
+                                 "mcmc")),
         "n_samples": Field(int, None, "number of models (grid: points_per_axis ** P; "
                                       "table: its number of rows, if omitted)"),
         "points_per_axis": Field(int, None, "grid only: points along every parameter",
@@ -189,7 +190,18 @@ SCHEMA: dict[str, Any] = {
             "rho": Field(float, doc="within-module correlation, in (-1, 1)"),
         }), [], "groups of coregulated parameters (a block correlation matrix)"),
         "table": Field(str, None, "table only: CSV/TSV/.npy/FILE.h5:/dataset with one column "
-                                  "per parameter name"),
+                                  "per parameter name (also mcmc with start: table)"),
+        # method mcmc: defaults and checks in hpcneuro.mcmc.options
+        "n_chains": Field(int, None, "mcmc: independent chains"),
+        "n_steps": Field(int, None, "mcmc: evaluated proposals per chain (start included)"),
+        "temperature": Field(float, None, "mcmc: T of exp(-(cost' - cost) / T) (1.0)"),
+        "proposal_std": Field(float, None, "mcmc: expected step length in [-1, 1] units (0.1)"),
+        "burn_in": Field(int, None, "mcmc: first steps not counted as valid (0)"),
+        "thin": Field(int, None, "mcmc: keep every thin-th step after burn_in (1)"),
+        "cost": Field(str, None, "mcmc: max or mean of the rule scores (max)"),
+        "threshold": Field(float, None, "mcmc: valid = cost < threshold (default: the "
+                                        "validity rules)"),
+        "start": Field(str, None, "mcmc: random or table (random)"),
         "correlation_from": Field({
             "genes": Field(str, doc="a GENES.h5 written by hpcneuro genes"),
             "group": Field(str, doc="one of its groups (--group-by labels), or 'all cells'"),
@@ -517,8 +529,8 @@ def _check_semantics(cfg: dict, base_dir: Path) -> None:
     written_table = cfg["sampling"]["table"]
     from_genes = cfg["sampling"]["correlation_from"]
     written_genes = from_genes["genes"] if from_genes else None
-    validate_sampling(cfg["sampling"], cfg["parameters"], base_dir)
-    if cfg["sampling"]["method"] == "table":  # validate_sampling made the path absolute
+    validate_sampling(cfg["sampling"], cfg["parameters"], base_dir, cfg["validity"])
+    if cfg["sampling"]["table"] is not None:  # validate_sampling made the path absolute
         files["sampling.table"] = {
             "path": written_table,
             "sha256": file_sha256(Path(table_file(cfg["sampling"]["table"])))}
@@ -827,7 +839,7 @@ def input_files(cfg: dict) -> list[str]:
     from hpcneuro.tables import table_file
 
     out = [cfg["model"]["morphology"]] if cfg["model"]["morphology"] else []
-    if cfg["sampling"]["method"] == "table":
+    if cfg["sampling"]["table"] is not None:  # method table, or mcmc with start: table
         out.append(table_file(cfg["sampling"]["table"]))
     if cfg["sampling"].get("correlation_from"):
         out.append(cfg["sampling"]["correlation_from"]["genes"])

@@ -379,6 +379,10 @@ def build(rundir: Path) -> Path:
                         '<img src="features.png" alt="feature histograms">')
     if traces and plot_traces(traces, valid, out / "traces.png"):
         sections.append('<h2>Example traces</h2><img src="traces.png" alt="example traces">')
+    if cfg["sampling"]["method"] == "mcmc":  # cost convergence, acceptance, corner plot
+        from hpcneuro.mcmc import figures as mcmc_figures
+
+        sections.append(mcmc_figures.section(results, out, cfg, params, valid))
     oinfo_file = rundir / "oinfo.h5"
     if oinfo_file.is_dir():  # analysis target all-features: one OINFO.h5 per feature
         for i, path in enumerate(sorted(oinfo_file.glob("*.h5"))):

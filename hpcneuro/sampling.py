@@ -441,7 +441,8 @@ def _check_modules(modules: list[dict], names: list[str],
                               f"{bound:.4f} (got {rho})")
 
 
-def validate_sampling(sampling: dict, parameters: list[dict], base_dir) -> None:
+def validate_sampling(sampling: dict, parameters: list[dict], base_dir,
+                      validity: list[dict] | None = None) -> None:
     """Semantic checks of the ``sampling`` section; fills in what is implied.
 
     Fills ``n_samples`` for grid (points_per_axis ** P) and table (its rows, if not
@@ -457,10 +458,14 @@ def validate_sampling(sampling: dict, parameters: list[dict], base_dir) -> None:
     from_genes = sampling.get("correlation_from")
 
     # keys that belong to another method
+    from hpcneuro.mcmc import options as mcmc_options
+
+    if method != "mcmc":
+        mcmc_options.check_other_method(sampling)
     if sampling.get("points_per_axis") is not None and method != "grid":
         raise ConfigError("sampling.points_per_axis", f"only applies to method grid (method "
                           f"is {method}); remove it or set method: grid")
-    if sampling.get("table") is not None and method != "table":
+    if sampling.get("table") is not None and method not in ("table", "mcmc"):
         raise ConfigError("sampling.table", f"only applies to method table (method is "
                           f"{method}); remove it or set method: table")
     components = sampling.get("components")
@@ -473,8 +478,8 @@ def validate_sampling(sampling: dict, parameters: list[dict], base_dir) -> None:
             raise ConfigError(f"sampling.{key}", "with method mixture, give each component "
                               "its own correlation or modules (sampling.components[i])")
         if given and method not in _METHODS_WITH_COPULA:
-            why = ("a grid's points are fixed" if method == "grid"
-                   else "table rows are used as given")
+            why = {"grid": "a grid's points are fixed", "table": "table rows are used as "
+                   "given", "mcmc": "chains move by their own proposals"}[method]
             raise ConfigError(f"sampling.{key}", f"not available with method {method} "
                               f"({why}); use method uniform, sobol or lhs for correlated "
                               "samples")
@@ -538,26 +543,19 @@ def validate_sampling(sampling: dict, parameters: list[dict], base_dir) -> None:
                               f"{k}**{P} = {total} for method grid (got {n}); leave it out "
                               "to have it filled in")
         sampling["n_samples"] = total
+    elif method == "mcmc":
+        mcmc_options.validate(sampling, validity or [])
+        if sampling["start"] == "table":
+            spec, rows = _read_checked_table(sampling["table"], parameters, base_dir)
+            _check_table_values(rows, parameters, spec)
+            sampling["table"] = spec
     elif method == "table":
         spec = sampling.get("table")
         if spec is None:
             raise ConfigError("sampling.table", "is required for method table (a CSV/TSV/"
                               ".npy file or FILE.h5:/dataset with one column per parameter: "
                               + ", ".join(names) + ")")
-        spec, path = resolve_table_spec(spec, base_dir)
-        if not path.is_file():
-            raise ConfigError("sampling.table", f"file not found: {path} (relative paths "
-                              f"are read from the config's folder {Path(base_dir).resolve()})")
-        from hpcneuro.tables import EmptyTable
-
-        try:
-            rows = read_parameter_table(spec, parameters)
-        except EmptyTable:
-            rows = np.empty((0, len(parameters)))
-        except UserError as exc:
-            raise ConfigError("sampling.table", f"cannot use {spec}: {exc}") from None
-        if rows.shape[0] == 0:
-            raise ConfigError("sampling.table", f"{spec} has no rows")
+        spec, rows = _read_checked_table(spec, parameters, base_dir)
         if n is not None and n > rows.shape[0]:
             raise ConfigError("sampling.n_samples", f"is {n} but the table {spec} has only "
                               f"{rows.shape[0]} rows")
@@ -567,6 +565,25 @@ def validate_sampling(sampling: dict, parameters: list[dict], base_dir) -> None:
         sampling["n_samples"] = n
     else:  # pragma: no cover - the schema restricts the choices
         raise ConfigError("sampling.method", f"unknown method {method!r}")
+
+
+def _read_checked_table(spec: str, parameters: list[dict], base_dir) -> tuple[str, np.ndarray]:
+    """(absolute spec, its rows in parameter order) of ``sampling.table``; ConfigError."""
+    spec, path = resolve_table_spec(spec, base_dir)
+    if not path.is_file():
+        raise ConfigError("sampling.table", f"file not found: {path} (relative paths "
+                          f"are read from the config's folder {Path(base_dir).resolve()})")
+    from hpcneuro.tables import EmptyTable
+
+    try:
+        rows = read_parameter_table(spec, parameters)
+    except EmptyTable:
+        rows = np.empty((0, len(parameters)))
+    except UserError as exc:
+        raise ConfigError("sampling.table", f"cannot use {spec}: {exc}") from None
+    if rows.shape[0] == 0:
+        raise ConfigError("sampling.table", f"{spec} has no rows")
+    return spec, rows
 
 
 def _check_components(components: list[dict], parameters: list[dict]) -> None:

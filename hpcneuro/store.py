@@ -34,10 +34,11 @@ log = logging.getLogger("hpcneuro.store")
 
 # --- status codes (the values are the file format: never renumber) ---------------------
 
-PENDING, DONE, SIM_FAILED, FEATURE_FAILED, TIMED_OUT = 0, 1, 2, 3, 4
+PENDING, DONE, SIM_FAILED, FEATURE_FAILED, TIMED_OUT, CHAIN_FAILED = 0, 1, 2, 3, 4, 5
 STATUS_NAMES = {PENDING: "pending", DONE: "done", SIM_FAILED: "simulation failed",
-                FEATURE_FAILED: "feature extraction failed", TIMED_OUT: "timed out"}
-FAILED = (SIM_FAILED, FEATURE_FAILED, TIMED_OUT)  # ran, and did not give features
+                FEATURE_FAILED: "feature extraction failed", TIMED_OUT: "timed out",
+                CHAIN_FAILED: "chain failed"}  # MCMC: the start never simulated
+FAILED = (SIM_FAILED, FEATURE_FAILED, TIMED_OUT, CHAIN_FAILED)  # ran, gave no features
 
 ERROR_LEN = 80  # bytes of the failure reason kept per sample
 
@@ -76,6 +77,12 @@ FIELDS: tuple[Field, ...] = (
           "Unix time the sample's block was claimed (NaN: pending)"),
     Field("finished_at", "f8", ("N",), np.nan,
           "Unix time the sample's block was written (NaN: pending)"),
+    # sampling.method mcmc (hpcneuro.mcmc): row step * n_chains + chain; fill elsewhere
+    Field("chain", "i4", ("N",), -1, "MCMC: chain of the row (-1: not MCMC)"),
+    Field("step", "i4", ("N",), -1, "MCMC: step of the chain, 0 = its start (-1: not MCMC)"),
+    Field("accepted", "i1", ("N",), 0, "MCMC: 1 if the proposal became the chain's state"),
+    Field("cost", "f8", ("N",), np.nan,
+          "MCMC: cost of the proposal (NaN: did not simulate, or not MCMC)"),
     Field("component", "i2", ("N",), -1,
           "mixture component the sample was drawn from (sampling.method mixture; "
           "-1 otherwise)"),
@@ -238,7 +245,8 @@ class ResultsStore:
         return ResultsFile(path)
 
     def write_block(self, indices: np.ndarray, params: np.ndarray, result, rank: int,
-                    started_at: float, component: np.ndarray | None = None) -> None:
+                    started_at: float, component: np.ndarray | None = None,
+                    extra: dict | None = None) -> None:
         """Write one block's results.
 
         ``indices`` (n,) sorted sample indices; ``params`` (n, P); ``result`` a
@@ -246,6 +254,8 @@ class ResultsStore:
         errors: n strings, traces); ``started_at`` the Unix time the block was claimed;
         ``component`` (n,) the mixture component of each sample (None: not a mixture).
         ``status`` goes last, so a sample marked done always has its data on disk.
+        ``extra`` gives values (n,) of further fields (e.g. MCMC's ``chain``, ``step``,
+        ``accepted``, ``cost``); fields given by neither keep their fill value.
         """
         n = len(indices)
         values = {
@@ -258,13 +268,21 @@ class ResultsStore:
             "started_at": np.full(n, started_at),
             "finished_at": np.full(n, time.time()),
             "component": np.full(n, -1) if component is None else component,
+            **(extra or {}),
         }
         runs = contiguous_runs(indices)
         for field in FIELDS:
-            if field.name != WRITTEN_LAST:
+            if field.name != WRITTEN_LAST and field.name in values:
                 self._write(field, values[field.name], runs)
         self._write_traces(indices, result.traces)
         self._write(FIELD[WRITTEN_LAST], values[WRITTEN_LAST], runs)
+
+    def read_field(self, name: str, selection=slice(None)) -> np.ndarray:
+        """Values of a field at ``selection`` (a slice, e.g. one chain's rows
+        ``slice(c, None, n_chains)``, or sorted indices); independent under MPI."""
+        if name not in FIELD:
+            raise ValueError(f"{name!r} is not a field of RESULTS.h5 ({', '.join(FIELD)})")
+        return self.file[name][selection]
 
     def _write(self, field: Field, values, runs: list[tuple[int, int, int, int]]) -> None:
         ds = self.file[field.name]

@@ -187,3 +187,93 @@ def test_status_of_a_stopped_campaign(campaign, tmp_path):
     out = run_cli("status", output).stdout
     assert f"{N_SAMPLES} samples" in out and "pending" in out and "ETA" in out
     assert "samples/s" in out and "last write" in out
+
+
+# --- MCMC: every chain continues from its last written step ----------------------------
+
+MCMC_DATASETS = DATASETS + ("chain", "step", "accepted", "cost")
+MCMC_CHAINS, MCMC_STEPS = 40, 40  # 1600 proposals, blocks of 10 chains: ~8 s on 2 ranks
+
+
+@pytest.fixture(scope="module")
+def mcmc_campaign(tmp_path_factory):
+    """An MCMC campaign of ~8 s on 2 ranks, and its uninterrupted result (serial run)."""
+    tmp = tmp_path_factory.mktemp("resume_mcmc")
+    cfg = small_config()
+    cfg["sampling"] = {"method": "mcmc", "n_chains": MCMC_CHAINS, "n_steps": MCMC_STEPS,
+                       "proposal_std": 0.3, "burn_in": 5, "threshold": 3.0}
+    cfg["validity"] = [{"feature": "step_300.mean_frequency", "mean": 60.0, "std": 15.0},
+                       {"feature": "step_300.AP_amplitude", "low": 60.0}]
+    cfg["simulation"]["batch_size"] = 10
+    path = tmp / "mcmc.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    reference = tmp / "reference.h5"
+    proc = run_cli("simulate", path, "-o", reference)
+    assert proc.returncode == 0, proc.stderr
+    return path, reference
+
+
+def assert_same_chains(a, b):
+    with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
+        for key in MCMC_DATASETS:
+            np.testing.assert_array_equal(fa[key][:], fb[key][:], err_msg=key)
+
+
+def written_prefixes(output) -> np.ndarray:
+    """Steps written per chain; asserts that each chain's written steps are a prefix."""
+    with h5py.File(output, "r") as f:
+        status = f["status"][:].reshape(MCMC_STEPS, MCMC_CHAINS)
+    written = status != 0
+    n = written.sum(axis=0)
+    assert np.all(written == (np.arange(MCMC_STEPS)[:, None] < n[None, :]))
+    return n
+
+
+def test_mcmc_sigterm_then_resume_continues_every_chain(mcmc_campaign, tmp_path):
+    config, reference = mcmc_campaign
+    output = tmp_path / "results.h5"
+    proc = start(config, output)
+    wait_for_progress(output, minimum=200)
+    for pid in rank_pids(output):
+        os.kill(pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 75, err
+    assert err.count("stopped by a signal") == 1, err
+    n = written_prefixes(output)
+    assert 0 < n.sum() < MCMC_CHAINS * MCMC_STEPS and np.any((n > 0) & (n < MCMC_STEPS))
+    out = run_cli("status", output).stdout  # a stopped campaign: chains part-way
+    assert (f"MCMC: {MCMC_CHAINS} chains x {MCMC_STEPS} steps; chains done "
+            f"{int((n == MCMC_STEPS).sum())}, failed 0; steps written {n.sum()} of "
+            f"{MCMC_CHAINS * MCMC_STEPS}") in out, out
+    assert "acceptance:" in out
+    proc = run_cli("simulate", config, "-o", output, np=2)
+    assert proc.returncode == 0, proc.stderr
+    assert "resuming" in proc.stderr
+    assert_same_chains(output, reference)
+
+
+def test_mcmc_sigkill_at_random_moments_then_resume_on_one_rank(mcmc_campaign, tmp_path):
+    config, reference = mcmc_campaign
+    output = tmp_path / "results.h5"
+    rng = np.random.default_rng(5)
+    done_before, interrupted = 0, 0
+    for attempt in range(3):
+        proc = start(config, output)
+        wait_for_progress(output, minimum=done_before + 1)
+        time.sleep(rng.uniform(0.0, 1.5))
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+        n = written_prefixes(output)  # always readable, chains written step by step
+        assert n.sum() >= done_before
+        with h5py.File(output, "r") as f, h5py.File(reference, "r") as ref:
+            done = f["status"][:] != 0  # what is written equals the uninterrupted run
+            for key in MCMC_DATASETS:
+                np.testing.assert_array_equal(f[key][:][done], ref[key][:][done], err_msg=key)
+        interrupted += int(np.any((n > 0) & (n < MCMC_STEPS)))
+        done_before = int(n.sum())
+        if done_before == MCMC_CHAINS * MCMC_STEPS:
+            break
+    assert interrupted  # at least one kill landed with chains part-way
+    proc = run_cli("simulate", config, "-o", output)  # one rank now
+    assert proc.returncode == 0, proc.stderr
+    assert_same_chains(output, reference)

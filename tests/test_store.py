@@ -60,13 +60,14 @@ def written(cfg, tmp_path):
 
 def test_status_codes_are_named_and_fixed():
     assert STATUS_NAMES == {0: "pending", 1: "done", 2: "simulation failed",
-                            3: "feature extraction failed", 4: "timed out"}
+                            3: "feature extraction failed", 4: "timed out",
+                            5: "chain failed"}
     assert (PENDING, DONE, SIM_FAILED, FEATURE_FAILED) == (0, 1, 2, 3)
     assert set(store.FAILED) == set(STATUS_NAMES) - {PENDING, DONE}
     counts = store.status_counts(np.array([0, 1, 1, 2, 4], dtype="i1"))
     assert list(counts) == list(STATUS_NAMES.values())
     assert counts == {"pending": 1, "done": 2, "simulation failed": 1,
-                      "feature extraction failed": 0, "timed out": 1}
+                      "feature extraction failed": 0, "timed out": 1, "chain failed": 0}
 
 
 def test_create_follows_the_declared_schema(cfg, tmp_path):
@@ -89,7 +90,8 @@ def test_create_follows_the_declared_schema(cfg, tmp_path):
         assert list(f["features"].attrs["names"]) == cfg["features"]
         assert sorted(f.attrs) == sorted(a.name for a in ATTRIBUTES)
         assert f.attrs["status_codes"] == ("0 pending, 1 done, 2 simulation failed, "
-                                           "3 feature extraction failed, 4 timed out")
+                                           "3 feature extraction failed, 4 timed out, "
+                                           "5 chain failed")
     for field in FIELDS:
         assert field.name in store.layout()
 
@@ -128,7 +130,7 @@ def test_write_block_then_every_reader(cfg, written):
     summary = store.read_summary(path)
     assert summary["name"] == cfg["name"] and summary["n_samples"] == N
     assert summary["counts"] == {PENDING: N - 4, DONE: 2, SIM_FAILED: 1, FEATURE_FAILED: 1,
-                                 store.TIMED_OUT: 0}
+                                 store.TIMED_OUT: 0, store.CHAIN_FAILED: 0}
     assert summary["n_valid"] == 1
     assert summary["last_write"] == pytest.approx(finished[idx].max())
 
