@@ -1,8 +1,11 @@
 """Report of a run folder: figures (PNG) and one HTML page.
 
 Reads ``RUNDIR/results.h5`` and, if present, ``RUNDIR/oinfo.h5`` and
-``RUNDIR/genes.h5``; writes ``RUNDIR/report/index.html`` with the figures next to it.
-:func:`build_genes` reports a GENES.h5 file alone, in ``GENES-report/`` next to it.
+``RUNDIR/genes.h5``, ``RUNDIR/control_oinfo.h5`` (the control band) and
+``RUNDIR/targeted/`` (one OINFO.h5 per feature); writes ``RUNDIR/report/index.html``
+with the figures next to it. :func:`build_genes` reports a GENES.h5 file alone, in
+``GENES-report/`` next to it; :func:`build_any` dispatches ``hpcneuro report`` (also one
+OINFO.h5, or several side by side: hpcneuro/oinfo/figures.py).
 """
 
 from __future__ import annotations
@@ -499,6 +502,8 @@ def build_any(paths: list[Path], output: Path | None = None,
     for p in paths:
         if not p.exists():
             raise UserError(f"{p}: no such run folder or GENES.h5 or OINFO.h5")
+    if output is not None and output.exists() and not output.is_dir():
+        raise UserError(f"-o {output}: a report is a folder, and this is a file")
     if len(paths) == 1 and paths[0].is_dir():
         folder = paths[0]
         if (folder / "results.h5").exists() or (folder / GENES_FILE).exists():

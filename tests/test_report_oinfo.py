@@ -81,6 +81,7 @@ def test_ensembles_side_by_side(files, tmp_path, capsys):
     assert [src for src, _, _ in record["images"]] == ["ensembles.png"]
     text = page.read_text()
     assert "Differences from control" in text
+    assert "different numbers of samples" not in text  # both have T rows
     rows = compare(OInfoResult.read(planted), OInfoResult.read(control))
     d3 = rows[0]
     # the planted triplet shifts the order-3 mean below the control's, beyond the interval
@@ -119,6 +120,9 @@ def test_report_refusals_are_one_line(files, tmp_path, capsys):
                  str(tmp_path / "r")]) == 2
     assert "different units" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+    (tmp_path / "file").write_text("")
+    assert main(["report", str(planted), "-o", str(tmp_path / "file")]) == 2
+    assert "a report is a folder" in capsys.readouterr().err
 
 
 def test_targeted_matrix_marks_intervals_excluding_zero(files):
@@ -131,3 +135,14 @@ def test_targeted_matrix_marks_intervals_excluding_zero(files):
             lo, hi = r.orders[k].mean_ci
             assert sig[i, j] == (lo > 0 or hi < 0)
     assert sig[0, 0]  # the planted triplet's order is synergistic beyond its interval
+
+
+def test_ensembles_of_different_sizes_warn_about_the_plugin_bias(files, tmp_path):
+    from hpcneuro.report import build_any
+
+    small = compute_oinfo(_planted(5)[:500], NAMES, max_order=4, bootstrap=10, seed=3)
+    small.write(tmp_path / "small.h5")
+    page = build_any([files[0], tmp_path / "small.h5"], tmp_path / "out")
+    assert_page_ok(page)
+    text = page.read_text()
+    assert "different numbers of samples" in text and "Differences from planted" in text

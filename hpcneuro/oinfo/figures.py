@@ -288,6 +288,12 @@ def build_ensembles_report(paths: Sequence[Path], out: Path) -> Path:
                 _table(["ensemble", "order", "multiplets",
                         f"mean O [{100 * level:g}% interval]", "% synergistic [interval]"],
                        rows)]
+    sizes = {r.attrs.get("n_samples") for r in results.values()}
+    if len(sizes) > 1 and not first.attrs.get("bias_correct"):
+        sections.append("<p><b>Note:</b> the ensembles have different numbers of samples "
+                        "and no bias correction, so the plug-in bias of O differs between "
+                        "them; analyse them again with --bias-correct to compare "
+                        "magnitudes.</p>")
     if diffs:
         drows = []
         for name, rs in diffs.items():
