@@ -536,22 +536,36 @@ def cmd_report(args: argparse.Namespace) -> int:
     from hpcneuro import report
 
     _setup_logging()
-    path = Path(args.rundir)
-    if not path.exists():
-        raise UserError(f"{path}: no such run folder or GENES.h5")
-    print(report.build_genes(path) if path.is_file() else report.build(path))
+    print(report.build_any([Path(p) for p in args.paths],
+                           Path(args.output) if args.output else None,
+                           Path(args.control) if args.control else None))
     return 0
 
 
 def _add_report(sub) -> None:
-    p = sub.add_parser("report", help="figures and an HTML page for a run folder or a GENES.h5",
-                       description="Plot a run folder's results.h5 (and oinfo.h5, genes.h5 if "
-                                   "present) into RUNDIR/report/: PNG figures and index.html. "
-                                   "Given a GENES.h5 file instead, write its gene-expression "
-                                   "report into GENES-report/ next to it (genes.h5 -> "
-                                   "genes-report/index.html).")
-    p.add_argument("rundir", metavar="RUNDIR|GENES.h5",
-                   help="folder holding results.h5 (and oinfo.h5, genes.h5), or a GENES.h5")
+    p = sub.add_parser("report", help="figures and an HTML page for a run folder, a GENES.h5, "
+                                      "an OINFO.h5 or several OINFO.h5 side by side",
+                       description="Plot a run folder's results.h5 (and oinfo.h5, genes.h5, "
+                                   "control_oinfo.h5, targeted/ if present) into "
+                                   "RUNDIR/report/: PNG figures and index.html. Given a "
+                                   "GENES.h5 or an OINFO.h5 file instead, write its report "
+                                   "into NAME-report/ next to it. Given several OINFO.h5 "
+                                   "files (or a folder of them), one page comparing them "
+                                   "against the first: ensembles-report/ next to the first "
+                                   "file (FOLDER/report/ for a folder).",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="examples:\n  hpcneuro report runs/demo\n"
+                              "  hpcneuro report modules/oinfo.h5 --control control/oinfo.h5\n"
+                              "  hpcneuro report control/oinfo.h5 modules/oinfo.h5 "
+                              "-o compare-report")
+    p.add_argument("paths", nargs="+", metavar="RUNDIR|GENES.h5|OINFO.h5",
+                   help="folder holding results.h5 (and oinfo.h5, genes.h5), a GENES.h5, an "
+                        "OINFO.h5, several OINFO.h5 or a folder of them")
+    p.add_argument("-o", "--output", metavar="DIR", default=None,
+                   help="report folder (not for a run folder, whose report is RUNDIR/report)")
+    p.add_argument("--control", metavar="OINFO.h5", default=None,
+                   help="control analysis drawn as a band on the mean-O figure (default for "
+                        "a run folder: RUNDIR/control_oinfo.h5 if present)")
     p.set_defaults(func=cmd_report)
 
 

@@ -1,8 +1,11 @@
 """Report of a run folder: figures (PNG) and one HTML page.
 
 Reads ``RUNDIR/results.h5`` and, if present, ``RUNDIR/oinfo.h5`` and
-``RUNDIR/genes.h5``; writes ``RUNDIR/report/index.html`` with the figures next to it.
-:func:`build_genes` reports a GENES.h5 file alone, in ``GENES-report/`` next to it.
+``RUNDIR/genes.h5``, ``RUNDIR/control_oinfo.h5`` (the control band) and
+``RUNDIR/targeted/`` (one OINFO.h5 per feature); writes ``RUNDIR/report/index.html``
+with the figures next to it. :func:`build_genes` reports a GENES.h5 file alone, in
+``GENES-report/`` next to it; :func:`build_any` dispatches ``hpcneuro report`` (also one
+OINFO.h5, or several side by side: hpcneuro/oinfo/figures.py).
 """
 
 from __future__ import annotations
@@ -196,10 +199,14 @@ def plot_traces(traces: dict[str, dict], valid: np.ndarray, path: Path,
     return True
 
 
-def plot_oinfo(oinfo: OInfoResult, path: Path) -> None:
+def plot_oinfo(oinfo: OInfoResult, path: Path, control: OInfoResult | None = None) -> None:
     """Per order: mean O over every multiplet with its bootstrap interval, and the
     fraction of synergistic multiplets with its interval (1/2 marked: a fraction near
-    it is what an independent ensemble gives; read the mean and its interval)."""
+    it is what an independent ensemble gives; read the mean and its interval).
+
+    control: an analysis of a control ensemble (e.g. independent parameters), drawn as
+    a grey band over its bootstrap interval of the mean O (and of the fraction) at each
+    order, its mean dashed (hpcneuro/oinfo/figures.py, "Control band convention")."""
     plt = pyplot()
     orders = sorted(oinfo.orders)
     x = np.array(orders)
@@ -208,6 +215,8 @@ def plot_oinfo(oinfo: OInfoResult, path: Path) -> None:
     means = np.array([r.mean for r in rs])
     ax = axes[0]
     ax.axhline(0, color="k", lw=0.8)
+    if control is not None:
+        _control_band(axes, control, orders)
     ci = [r.mean_ci for r in rs]
     if all(c is not None for c in ci):
         lo, hi = np.array(ci).T
@@ -229,6 +238,8 @@ def plot_oinfo(oinfo: OInfoResult, path: Path) -> None:
         lo, hi = np.array(fci).T
         ax.vlines(x, lo, hi, color="tab:red", lw=2)
     ax.plot(x, frac, "o", color="tab:red")
+    if control is not None:
+        ax.legend(fontsize=7)
     ax.set_xticks(x)
     ax.set_ylim(0, 1)
     ax.set_xlabel("order")
@@ -236,6 +247,24 @@ def plot_oinfo(oinfo: OInfoResult, path: Path) -> None:
     ax.set_title("fraction of multiplets with O < 0", fontsize=9)
     fig.tight_layout()
     save_figure(fig, path)
+
+
+def _control_band(axes, control: OInfoResult, orders: list[int]) -> None:
+    """The control's mean O (left) and fraction synergistic (right) per order: dashed
+    line, and a grey band over its bootstrap interval where it has one."""
+    ks = [k for k in orders if k in control.orders]
+    if not ks:
+        return
+    cs = [control.orders[k] for k in ks]
+    for ax, value, interval in ((axes[0], "mean", "mean_ci"),
+                                (axes[1], "frac_synergistic", "frac_syn_ci")):
+        ci = [getattr(c, interval) for c in cs]
+        if all(c is not None for c in ci):
+            lo, hi = np.array(ci).T
+            ax.fill_between(ks, lo, hi, color="0.6", alpha=0.35, step=None,
+                            label="control interval")
+        ax.plot(ks, [getattr(c, value) for c in cs], "--", color="0.4", lw=1,
+                label="control")
 
 
 def plot_oinfo_distribution(oinfo: OInfoResult, path: Path) -> None:
@@ -265,13 +294,16 @@ def plot_oinfo_distribution(oinfo: OInfoResult, path: Path) -> None:
     save_figure(fig, path)
 
 
-def oinfo_sections(oinfo_file: Path, out: Path, prefix: str = "") -> list[str]:
+def oinfo_sections(oinfo_file: Path, out: Path, prefix: str = "",
+                   control: Path | None = None) -> list[str]:
     """HTML sections (and out/PREFIXoinfo*.png) for an OINFO.h5, read through
-    OInfoResult.read."""
+    OInfoResult.read; ``control``: an OINFO.h5 drawn as the control band."""
+    from hpcneuro.oinfo.figures import participation_section
     from hpcneuro.oinfo.result import OInfoResult
 
     oinfo = OInfoResult.read(oinfo_file)
-    plot_oinfo(oinfo, out / f"{prefix}oinfo.png")
+    ctrl = OInfoResult.read(control) if control is not None else None
+    plot_oinfo(oinfo, out / f"{prefix}oinfo.png", ctrl)
     plot_oinfo_distribution(oinfo, out / f"{prefix}oinfo_distribution.png")
     target = oinfo.attrs.get("target")
     sections = ["<h2>O-information</h2>"
@@ -285,6 +317,13 @@ def oinfo_sections(oinfo_file: Path, out: Path, prefix: str = "") -> list[str]:
                 "fraction of synergistic multiplets alone does not (an independent "
                 "ensemble gives fractions away from 1/2 by chance).</p>"]
     sections.append(_stats_table(oinfo))
+    if ctrl is not None:
+        sections.append(f"<p>Grey band: the control {html.escape(str(control))} "
+                        f"({ctrl.attrs.get('n_samples')} samples), its bootstrap interval "
+                        "of the mean O (and of the fraction) per order, its mean dashed. "
+                        "An order whose interval lies outside the band differs from the "
+                        "control (hpcneuro compare gives the difference's interval).</p>"
+                        + _stats_table(ctrl))
     sections.append(f'<img src="{prefix}oinfo.png" alt="mean O and fraction synergistic '
                     'per order">')
     sections.append(f'<img src="{prefix}oinfo_distribution.png" alt="distribution of O per '
@@ -295,6 +334,7 @@ def oinfo_sections(oinfo_file: Path, out: Path, prefix: str = "") -> list[str]:
                         "pairwise correlations too, so they are small whenever the "
                         "variables are correlated, whatever the higher-order structure. "
                         "See the README, Statistics.</p>")
+    sections += participation_section(oinfo, out, prefix)
     names = oinfo.variables
     for k in sorted(oinfo.orders):
         multiplets, values = oinfo.orders[k].multiplets, oinfo.orders[k].oinfo
@@ -336,8 +376,23 @@ def _fmt(x) -> str:
     return f"{x:.4g}" if isinstance(x, float) else str(x)
 
 
-def build(rundir: Path) -> Path:
-    """Write ``rundir/report/index.html`` and its figures; return the page's path."""
+#: the page style of every report
+STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;} "
+         "table{border-collapse:collapse;margin:0.5em 0;} td,th{border:1px solid #ccc;"
+         "padding:2px 8px;font-size:90%;} img{max-width:100%;} "
+         "pre{background:#f6f6f6;padding:1em;font-size:80%;max-height:30em;overflow:auto;}")
+#: a run folder's control analysis, drawn as the band on the mean-O figure
+CONTROL_FILE = "control_oinfo.h5"
+#: a run folder's ``analyze --target all-features`` output (one OINFO.h5 per feature)
+TARGETED_DIR = "targeted"
+
+
+def build(rundir: Path, control: Path | None = None) -> Path:
+    """Write ``rundir/report/index.html`` and its figures; return the page's path.
+
+    control: an OINFO.h5 drawn as the control band (default RUNDIR/control_oinfo.h5 if
+    present); RUNDIR/targeted/ (``analyze --target all-features``) gives the feature x
+    order heatmap."""
     results = rundir / "results.h5"
     genes_file = rundir / GENES_FILE
     if not results.exists() and genes_file.exists():
@@ -384,24 +439,26 @@ def build(rundir: Path) -> Path:
 
         sections.append(mcmc_figures.section(results, out, cfg, params, valid))
     oinfo_file = rundir / "oinfo.h5"
+    if control is None and (rundir / CONTROL_FILE).is_file():
+        control = rundir / CONTROL_FILE
     if oinfo_file.is_dir():  # analysis target all-features: one OINFO.h5 per feature
         for i, path in enumerate(sorted(oinfo_file.glob("*.h5"))):
             sections += oinfo_sections(path, out, prefix=f"target{i}_")
     elif oinfo_file.exists():
-        sections += oinfo_sections(oinfo_file, out)
+        sections += oinfo_sections(oinfo_file, out, control=control)
+    if (rundir / TARGETED_DIR).is_dir():
+        from hpcneuro.oinfo.figures import targeted_section
+
+        sections += targeted_section(rundir / TARGETED_DIR, out)
     if genes_file.exists():
         from hpcneuro.genes.figures import genes_figures
 
         sections.append(genes_figures(genes_file, out))
     sections.append("<h2>Provenance</h2>" + _table(["", ""], list(versions.items()))
                     + f"<pre>{html.escape(json.dumps(cfg, indent=1))}</pre>")
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;} "
-             "table{border-collapse:collapse;margin:0.5em 0;} td,th{border:1px solid #ccc;"
-             "padding:2px 8px;font-size:90%;} img{max-width:100%;} "
-             "pre{background:#f6f6f6;padding:1em;font-size:80%;max-height:30em;overflow:auto;}")
     page = out / "index.html"
     write_text(page, f"<!doctype html><html><head><meta charset='utf-8'><title>hpcneuro "
-                    f"{html.escape(cfg['name'])}</title><style>{style}</style></head><body>"
+                    f"{html.escape(cfg['name'])}</title><style>{STYLE}</style></head><body>"
                     + "\n".join(sections) + "</body></html>")
     log.info("report written to %s", page)
     return page
@@ -424,8 +481,59 @@ def build_genes(path: Path, out: Path | None = None) -> Path:
 
     if not is_genes_file(path):
         hint = (f"a results file: give its folder, hpcneuro report {path.parent}"
-                if is_results_file(path) else "not a GENES.h5 written by hpcneuro genes")
+                if is_results_file(path) else "not a GENES.h5 (hpcneuro genes) or an OINFO.h5 "
+                "(hpcneuro analyze/oinfo)")
         raise UserError(f"{path} is {hint}")
     page = build_genes_report(path, out or genes_report_dir(path))
+    log.info("report written to %s", page)
+    return page
+
+
+def build_any(paths: list[Path], output: Path | None = None,
+              control: Path | None = None) -> Path:
+    """``hpcneuro report PATH...``: a run folder (results.h5 or genes.h5 in it) ->
+    RUNDIR/report/; a GENES.h5 or an OINFO.h5 -> NAME-report/ next to it; several
+    OINFO.h5 files, or a folder of them -> one page comparing them (FOLDER/report/, or
+    ensembles-report/ next to the first file). ``output`` replaces the default folder
+    (not for a run folder); ``control`` is drawn as the band of a run folder or an
+    OINFO.h5."""
+    from hpcneuro.oinfo.result import OInfoResult
+
+    for p in paths:
+        if not p.exists():
+            raise UserError(f"{p}: no such run folder or GENES.h5 or OINFO.h5")
+    if output is not None and output.exists() and not output.is_dir():
+        raise UserError(f"-o {output}: a report is a folder, and this is a file")
+    if len(paths) == 1 and paths[0].is_dir():
+        folder = paths[0]
+        if (folder / "results.h5").exists() or (folder / GENES_FILE).exists():
+            if output is not None:
+                raise UserError("-o: a run folder's report always goes to RUNDIR/report/")
+            return build(folder, control)
+        files = sorted(p for p in folder.glob("*.h5") if OInfoResult.is_oinfo_file(p))
+        if not files:
+            raise UserError(f"{folder}: neither a run folder (results.h5) nor a folder of "
+                            "OINFO.h5 files")
+        paths, output = files, output or folder / "report"
+    elif len(paths) == 1:
+        path = paths[0]
+        if OInfoResult.is_oinfo_file(path):
+            from hpcneuro.oinfo.figures import build_oinfo_report
+
+            page = build_oinfo_report(path, output, control)
+            log.info("report written to %s", page)
+            return page
+        return build_genes(path, output)
+    else:
+        bad = [p for p in paths if not (p.is_file() and OInfoResult.is_oinfo_file(p))]
+        if bad:
+            raise UserError(f"{bad[0]}: several paths are compared as ensembles, and this "
+                            "is not an OINFO.h5 file")
+    if control is not None:
+        raise UserError("--control is for a run folder or one OINFO.h5; to compare "
+                        "ensembles give the control as the first file")
+    from hpcneuro.oinfo.figures import build_ensembles_report
+
+    page = build_ensembles_report(paths, output or paths[0].parent / "ensembles-report")
     log.info("report written to %s", page)
     return page

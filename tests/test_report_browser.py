@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 
 from browser import assert_page_ok, check_page
@@ -34,6 +35,44 @@ def test_report_of_a_small_run_renders_in_chromium(small_run):
     text = page.read_text()
     assert "mean O" in text and "% synergistic" in text
     assert "test against independence" in text
+
+
+def test_run_report_with_a_control_and_targeted_analyses(small_run, tmp_path):
+    """RUNDIR/control_oinfo.h5 gives the control band, RUNDIR/targeted/ (analyze --target
+    all-features) the feature x order heatmap; the participation heatmap is always there."""
+    import shutil
+
+    from hpcneuro.oinfo.figures import targeted_matrix
+    from hpcneuro.oinfo.result import OInfoResult
+    from hpcneuro.store import ResultsStore
+
+    rundir = tmp_path / "run"
+    shutil.copytree(small_run, rundir)
+    shutil.rmtree(rundir / "report")
+    results = rundir / "results.h5"
+    for args in (["-o", rundir / "control_oinfo.h5", "--all-models"],
+                 ["-o", rundir / "targeted", "--target", "all-features"]):
+        proc = run_cli("analyze", results, *args, "--bootstrap", "20", "--max-order", "4")
+        assert proc.returncode == 0, proc.stderr
+    proc = run_cli("report", rundir)
+    assert proc.returncode == 0, proc.stderr
+    page = rundir / "report" / "index.html"
+    record = assert_page_ok(page)
+    srcs = {src for src, _, _ in record["images"]}
+    assert {"oinfo.png", "participation.png", "targeted.png"} <= srcs, srcs
+    text = page.read_text()
+    assert "Grey band: the control" in text and "control_oinfo.h5" in text
+    targeted = {p.stem: OInfoResult.read(p) for p in sorted((rundir / "targeted").glob("*.h5"))}
+    with ResultsStore.read(results) as f:
+        assert set(targeted) == set(f.names("features"))  # one analysis per feature
+    assert all(r.attrs["target"] == name for name, r in targeted.items())
+    mean, sig, _ = targeted_matrix(targeted)
+    assert (f"({int(sig.sum())} of {int(np.isfinite(mean).sum())} cells)") in text
+    # --control on the command line replaces the folder's control_oinfo.h5
+    proc = run_cli("report", rundir, "--control", rundir / "targeted" /
+                   f"{next(iter(targeted))}.h5")
+    assert proc.returncode == 0, proc.stderr
+    assert "targeted/" in page.read_text().split("Grey band: the control")[1][:400]
 
 
 def test_the_harness_catches_broken_pages(tmp_path):

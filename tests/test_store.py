@@ -213,7 +213,7 @@ def test_report_of_a_small_real_campaign(tmp_path):
     text = page.read_text()
     figures = re.findall(r'<img src="([^"]+)"', text)
     assert set(figures) == {"parameters.png", "correlation.png", "features.png", "oinfo.png",
-                            "oinfo_distribution.png"}
+                            "oinfo_distribution.png", "participation.png"}
     for name in figures:
         assert (page.parent / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
     summary = store.read_summary(results)
