@@ -27,6 +27,7 @@ typical use:
   hpcneuro status results.h5
   hpcneuro analyze results.h5 -o oinfo.h5 --max-order 5
   hpcneuro oinfo table.csv -o oinfo.h5 --columns a,b,c,d
+  hpcneuro reproduce -o runs/reproduce --np 2    the paper's three findings: FINDINGS.md
 
 Run 'hpcneuro COMMAND --help' for the options of each command.
 """
