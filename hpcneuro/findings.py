@@ -27,8 +27,9 @@ The rules of the three findings (:data:`RULES`, stated in findings.json and FIND
    order, the pooled cells' mean-O interval lies above 0 and above the shuffled-genes
    null's range; and the gene subset: the smallest k reaching 90% of the all-gene
    balanced accuracy (k90) is at most ``small_k`` genes and its forward accuracy beats
-   the 95th percentile of random k90-gene subsets. k90 = 0 (never reached) or k90 >
-   small_k does not hold; reached but not better than random genes is undecided.
+   the 95th percentile of random k90-gene subsets. k90 = 0 (not reached by a selection
+   that went to small_k genes or more) or k90 > small_k does not hold; reached but not
+   better than random genes, or a selection stopped before small_k, is undecided.
 """
 from __future__ import annotations
 
@@ -154,7 +155,9 @@ def subset_evidence(name: str, k90: int, n_genes: int, all_accuracy: float, chan
     k90 = int(k90)
     at_k = float(forward[k90 - 1]) if 1 <= k90 <= len(forward) else float("nan")
     rnd = float(random_p95[k90 - 1]) if 1 <= k90 <= len(random_p95) else float("nan")
-    if k90 < 1 or k90 > small_k:
+    if k90 < 1 and len(forward) < small_k:
+        verdict = UNDECIDED   # the forward selection stopped before small_k genes
+    elif k90 < 1 or k90 > small_k:
         verdict = FAILS
     elif not _nan(at_k) and not _nan(rnd) and at_k > rnd:
         verdict = HOLDS
