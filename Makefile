@@ -3,12 +3,13 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 NP     ?= 2
 
-.PHONY: install demo test bench clean help
+.PHONY: install demo test bench reproduce clean help
 
 help:
 	@echo "make install   system MPI + parallel HDF5 (if missing), .venv, package, mechanisms"
 	@echo "make demo      install, then run configs/demo.yaml end to end on $(NP) MPI ranks"
 	@echo "make test      install, then the whole test suite"
+	@echo "make reproduce the paper's three findings (SCALE=small|paper, DIR=runs/reproduce): FINDINGS.md"
 	@echo "make bench     install, then the benchmark scripts (prints figures, JSON last line)"
 
 install:
@@ -16,6 +17,12 @@ install:
 
 demo: install
 	$(VENV)/bin/hpcneuro run configs/demo.yaml --np $(NP) -o runs/demo --overwrite
+
+SCALE ?= small
+DIR   ?= runs/reproduce
+
+reproduce: install
+	$(VENV)/bin/hpcneuro reproduce -o $(DIR) --scale $(SCALE) --np $(NP)
 
 test: install
 	$(PY) -m pytest tests -q -ra

@@ -27,6 +27,7 @@ typical use:
   hpcneuro status results.h5
   hpcneuro analyze results.h5 -o oinfo.h5 --max-order 5
   hpcneuro oinfo table.csv -o oinfo.h5 --columns a,b,c,d
+  hpcneuro reproduce -o runs/reproduce --np 2    the paper's three findings: FINDINGS.md
 
 Run 'hpcneuro COMMAND --help' for the options of each command.
 """
@@ -532,6 +533,43 @@ def _add_run(sub) -> None:
     p.set_defaults(func=cmd_run)
 
 
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from hpcneuro.reproduce import reproduce
+
+    _setup_logging()
+    return reproduce(args.output, args.scale, args.np, args.data, args.set,
+                     command=_command_line())
+
+
+def _add_reproduce(sub) -> None:
+    p = sub.add_parser(
+        "reproduce", help="the paper's three findings end to end: findings.json, FINDINGS.md",
+        description="Simulate the ensembles of configs/paper/ (MCMC valid population, "
+                    "independent control, coregulated modules, subclusters), analyse them "
+                    "(parameter-only and targeted, with bootstrap intervals), run the genes "
+                    "analysis on the patch-seq data, and write DIR/findings.json and "
+                    "DIR/FINDINGS.md with each finding's statistic, interval, control and "
+                    "the verdict computed from them. Rerunning on DIR resumes.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  hpcneuro reproduce -o runs/reproduce --np 2\n"
+               "  hpcneuro reproduce -o runs/paper --scale paper --np 64 "
+               "--set population:sampling.n_chains=512")
+    p.add_argument("-o", "--output", default="runs/reproduce", metavar="DIR",
+                   help="folder of the ensembles, analyses and findings (default "
+                        "runs/reproduce)")
+    p.add_argument("--scale", choices=("small", "paper", "tiny"), default="small",
+                   help="sizes from configs/paper/scales.yaml: small (< 30 min on 2 cores, "
+                        "default), paper (full size), tiny (the test suite's)")
+    p.add_argument("--np", type=int, default=1, help="MPI ranks for the simulations")
+    p.add_argument("--data", metavar="PATH", default=None,
+                   help="folder of the patch-seq M1 data (default: "
+                        "shared/data/patchseq_m1_phys_temp beside the repository)")
+    p.add_argument("--set", action="append", default=[], metavar="[ENSEMBLE:]KEY=VALUE",
+                   help="override a config entry of every ensemble, or of one with "
+                        "ENSEMBLE: (population, control, modules, subclusters); repeatable")
+    p.set_defaults(func=cmd_reproduce)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from hpcneuro import report
 
@@ -772,7 +810,7 @@ def build_parser() -> argparse.ArgumentParser:
                         version=f"hpcneuro {__import__('hpcneuro').__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in (_add_run, _add_simulate, _add_status, _add_analyze, _add_oinfo, _add_compare,
-                _add_report, _add_submit, _add_genes):
+                _add_report, _add_submit, _add_genes, _add_reproduce):
         add(sub)
     return parser
 

@@ -21,6 +21,7 @@ COMMANDS = {
     "genes": ["COUNTS", "--metadata", "--cell-id", "--group-by", "--exclude-label", "--genes",
               "--min-detection", "--top-variable", "--normalize", "--estimator",
               "--bias-correct", "--bootstrap", "--max-order", "h5ad", "patchseq"],
+    "reproduce": ["--scale", "--np", "--data", "--set", "findings.json", "FINDINGS.md"],
 }
 
 
