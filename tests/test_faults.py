@@ -165,13 +165,18 @@ def test_a_store_larger_than_the_disk_is_refused_up_front(tmp_path, small_disk, 
 
 
 CREATE_ON_FULL_DISK = """
-import sys, yaml
+import pathlib, sys
 from mpi4py import MPI
 from hpcneuro import config
 from hpcneuro.campaign import _open_store
+from hpcneuro.outputs import DiskFull
 cfg = config.load(sys.argv[1])
-_open_store(sys.argv[2], cfg, "create", MPI.COMM_WORLD)
-print("created", flush=True)
+outcome = pathlib.Path(sys.argv[3]) / f"rank{MPI.COMM_WORLD.rank}.txt"
+try:
+    _open_store(sys.argv[2], cfg, "create", MPI.COMM_WORLD)
+    outcome.write_text("created")
+except DiskFull as exc:  # each rank records what it raised (stderr lines interleave)
+    outcome.write_text(f"DiskFull: {exc}")
 """
 
 
@@ -185,15 +190,19 @@ def test_a_create_that_fills_the_disk_ends_every_rank(tmp_path, small_disk, rank
     config = write_yaml(tmp_path / "c.yaml", cfg)
     script = tmp_path / "create.py"
     script.write_text(CREATE_ON_FULL_DISK)
-    cmd = [sys.executable, str(script), str(config), str(small_disk / "r.h5")]
+    outcomes = tmp_path / "outcomes"
+    outcomes.mkdir()
+    cmd = [sys.executable, str(script), str(config), str(small_disk / "r.h5"), str(outcomes)]
     if ranks > 1:
         cmd = ["mpiexec", "-n", str(ranks)] + cmd
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
                           env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    assert "created" not in proc.stdout
+    assert proc.returncode == 0, proc.stderr[-2000:]  # no crash, no rank left waiting
     # every rank learns it (rank 0 creates the file alone and shares the outcome)
-    assert proc.stderr.count("hpcneuro.outputs.DiskFull: cannot write") == ranks, proc.stderr
-    assert "no space left" in proc.stderr and "Segmentation" not in proc.stderr
+    for rank in range(ranks):
+        text = (outcomes / f"rank{rank}.txt").read_text()
+        assert text.startswith("DiskFull: cannot write") and "no space left" in text, text
+    assert "Segmentation" not in proc.stderr
     assert list(small_disk.iterdir()) == []
 
 
