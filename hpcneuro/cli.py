@@ -470,6 +470,31 @@ def run_forwarding_signals(cmd: list[str]) -> tuple[int, int | None]:
     return returncode, (received[0] if received else None)
 
 
+def simulate_in_subprocess(config: str | Path, results: str | Path, n_ranks: int,
+                           overrides: list[str], overwrite: bool = False,
+                           label: str = "simulation") -> int:
+    """``hpcneuro simulate`` of ``config`` into ``results`` on ``n_ranks`` MPI ranks, with
+    signals passed on; its exit status (75 when a signal stopped it: rerun to resume).
+    What ``run`` and ``reproduce`` both do."""
+    cmd = [sys.executable, "-m", "hpcneuro", "simulate", str(config), "-o", str(results)]
+    if overwrite:
+        cmd.append("--overwrite")
+    for item in overrides:
+        cmd += ["--set", item]
+    if n_ranks > 1:
+        cmd = [_mpiexec(), "-n", str(n_ranks)] + cmd
+    log.info("%s: %s", label, " ".join(cmd))
+    returncode, stopped_by = run_forwarding_signals(cmd)
+    if stopped_by is not None:
+        log.info("stopped by signal %d: the simulation saved its blocks; rerun the same "
+                 "command to resume", stopped_by)
+        return EXIT_INTERRUPTED if returncode in (0, EXIT_INTERRUPTED) else returncode
+    if returncode != 0:
+        log.error("%s failed (exit status %d); rerun the same command to resume", label,
+                  returncode)
+    return returncode
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from hpcneuro import config as configuration
     from hpcneuro import report
@@ -483,22 +508,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     rundir.mkdir(parents=True, exist_ok=True)
     results, oinfo_file = rundir / "results.h5", rundir / "oinfo.h5"
     started = time.time()
-    cmd = [sys.executable, "-m", "hpcneuro", "simulate", str(args.config), "-o", str(results)]
-    if args.overwrite:
-        cmd.append("--overwrite")
-    for item in args.set:
-        cmd += ["--set", item]
-    if args.np > 1:
-        cmd = [_mpiexec(), "-n", str(args.np)] + cmd
-    log.info("simulating: %s", " ".join(cmd))
-    returncode, stopped_by = run_forwarding_signals(cmd)
-    if stopped_by is not None:
-        log.info("stopped by signal %d: the simulation saved its blocks; rerun the same "
-                 "command to resume", stopped_by)
-        return EXIT_INTERRUPTED if returncode in (0, EXIT_INTERRUPTED) else returncode
+    returncode = simulate_in_subprocess(args.config, results, args.np, args.set,
+                                        overwrite=args.overwrite)
     if returncode != 0:
-        log.error("simulation failed (exit status %d); rerun the same command to resume",
-                  returncode)
         return returncode
     print(format_status(read_summary(str(results))))
     _print_mcmc_status(results)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,6 @@ ENSEMBLES = ("population", "control", "modules", "subclusters")
 SCALES = ("small", "paper", "tiny")
 DATA_FILES = {"counts": "m1_patchseq_phys_temp_exon_counts.csv.gz",
               "metadata": "m1_patchseq_phys_temp_meta_data.csv"}
-EXIT_INTERRUPTED = 75
 
 
 def default_data() -> Path | None:
@@ -113,25 +111,11 @@ def plan(scale: str, extra: list[str]) -> tuple[dict[str, list[str]], dict[str, 
 
 def simulate(name: str, rundir: Path, overrides: list[str], np_: int) -> int:
     """``hpcneuro simulate`` of one ensemble as ``hpcneuro run`` does it; its exit status."""
-    from hpcneuro.cli import _mpiexec, run_forwarding_signals
+    from hpcneuro.cli import simulate_in_subprocess
 
     rundir.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "hpcneuro", "simulate", str(PAPER / f"{name}.yaml"),
-           "-o", str(rundir / "results.h5")]
-    for item in overrides:
-        cmd += ["--set", item]
-    if np_ > 1:
-        cmd = [_mpiexec(), "-n", str(np_)] + cmd
-    log.info("ensemble %s: %s", name, " ".join(cmd))
-    returncode, stopped_by = run_forwarding_signals(cmd)
-    if stopped_by is not None:
-        log.info("stopped by signal %d: the simulations saved their blocks; rerun the same "
-                 "command to resume", stopped_by)
-        return EXIT_INTERRUPTED if returncode in (0, EXIT_INTERRUPTED) else returncode
-    if returncode != 0:
-        log.error("ensemble %s: simulation failed (exit status %d); rerun the same command "
-                  "to resume", name, returncode)
-    return returncode
+    return simulate_in_subprocess(PAPER / f"{name}.yaml", rundir / "results.h5", np_,
+                                  overrides, label=f"ensemble {name}")
 
 
 def engine_kwargs(settings: dict[str, Any]) -> dict[str, Any]:
