@@ -619,14 +619,7 @@ def _add_report(sub) -> None:
     p.set_defaults(func=cmd_report)
 
 
-# --- commands that later work fills in ----------------------------------------------------
-
-def _not_yet(what: str):
-    def handler(args: argparse.Namespace) -> int:
-        print(f"hpcneuro {args.command}: not implemented yet: {what}", file=sys.stderr)
-        return 4
-    return handler
-
+# --- Slurm --------------------------------------------------------------------------------
 
 def cmd_submit(args: argparse.Namespace) -> int:
     from hpcneuro import config as configuration
