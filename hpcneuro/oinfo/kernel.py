@@ -152,6 +152,11 @@ def _log_prod_diag_blocked(DP, B, d, v, inv, e):
     return acc + math.log(prod)
 
 
+#: det R_S is carried as a plain product while above this (a product of
+#: residual variances in [MIN_EIGENVALUE, 1], squared in the children's product)
+DET_RENORM = 1e-100
+
+
 @njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "arcp"})
 def walk_unit(R, prefix, lo, hi, shallow, min_order, max_order, offset, scale,
               hist_lo, hist_inv_w, icount, fstats, hist,
@@ -186,19 +191,26 @@ def walk_unit(R, prefix, lo, hi, shallow, min_order, max_order, offset, scale,
     """
     n = R.shape[0]
     K = max_order
+    KP = (K + 3) // 4 * 4             # j padded to whole 4-lane vectors
     top = syn_key.shape[1]
     nb = hist.shape[1] - 2
+    nbf = nb + 1.0
     p = prefix.shape[0]
-    # state per depth d (= size of the current set)
-    B = np.zeros((K + 1, n, K))       # beta_S(v)
-    E = np.ones((K + 1, n))           # Var(v | S)
-    DP = np.zeros((K + 1, K))         # diag(P) of S
-    LD = np.zeros(K + 1)              # log det R_S
+    # state per depth d (= size of the current set). Beyond j = d, B is 0 and
+    # DP is 1, so padded lanes contribute exact factors of 1 to the product.
+    B = np.zeros((K + 1, n, KP))      # beta_S(v)
+    C = np.empty((K + 1, n, n))       # Cov(w, x | S), candidates w <= x; E = diagonal
+    C[0] = R
+    DP = np.ones((K + 1, KP))         # diag(P) of S
+    # det R_S = DM[d] * exp(LS[d]): a product of residual variances, renormalised
+    # into LS (one logarithm) only when it falls below DET_RENORM, so a descent
+    # needs no logarithm and a child's one logarithm also covers log det R_S
+    DM = np.ones(K + 1)
+    LS = np.zeros(K + 1)
     idx = np.zeros(K + 1, np.int64)   # elements of S
     cur = np.zeros(K + 1, np.int64)   # next child to descend into, per depth
     end = np.zeros(K + 1, np.int64)
     cand = np.zeros(K + 1, np.int16)
-    rsu = np.zeros(K)
     tmp = np.zeros(n)                 # log(e prod diag P') of the children
     syn_thr = np.full(K + 1, np.inf if top == 0 else 0.0)
     red_thr = np.full(K + 1, np.inf if top == 0 else 0.0)
@@ -206,25 +218,30 @@ def walk_unit(R, prefix, lo, hi, shallow, min_order, max_order, offset, scale,
     # The same step is written again in the walk below on purpose: as one
     # numba function (inline="always", same fastmath flags) the walk ran 25-34%
     # slower (N = 26, orders 3..13, results bit-identical), so it stays inline.
+    # Here the conditional covariances are always updated completely.
     for d in range(p):
         v = prefix[d]
-        e = E[d, v]
+        e = C[d, v, v]
         inv = 1.0 / e
-        LD[d + 1] = LD[d] + math.log(e)
+        dm = DM[d] * e
+        if dm < DET_RENORM:
+            LS[d + 1] = LS[d] + math.log(dm)
+            DM[d + 1] = 1.0
+        else:
+            LS[d + 1] = LS[d]
+            DM[d + 1] = dm
         for j in range(d):
             DP[d + 1, j] = DP[d, j] + B[d, v, j] * B[d, v, j] * inv
-            rsu[j] = R[idx[j], v]
         DP[d + 1, d] = inv
         idx[d] = v
+        dp = (d + 4) // 4 * 4
         for w in range(v + 1, n):
-            cov = R[w, v]
-            for j in range(d):
-                cov -= B[d, w, j] * rsu[j]
-            c = cov * inv
-            for j in range(d):
+            c = C[d, v, w] * inv
+            for j in range(dp):
                 B[d + 1, w, j] = B[d, w, j] - c * B[d, v, j]
             B[d + 1, w, d] = c
-            E[d + 1, w] = E[d, w] - c * cov
+            for x in range(w, n):
+                C[d + 1, w, x] = C[d, w, x] - c * C[d, v, x]
     # elo..ehi: the children of the node just entered at depth d, not yet evaluated
     d = p
     elo = lo
@@ -235,16 +252,18 @@ def walk_unit(R, prefix, lo, hi, shallow, min_order, max_order, offset, scale,
             pending = False
             if d + 1 >= min_order:
                 m = d + 1
+                dq = (d + 3) // 4 * 4
+                dm2 = DM[d] * DM[d]
                 for v in range(elo, ehi):
-                    e = E[d, v]
+                    e = C[d, v, v]
                     inv = 1.0 / e
-                    prod = e
-                    for j in range(d):
+                    prod = dm2 * e
+                    for j in range(dq):
                         prod *= DP[d, j] + B[d, v, j] * B[d, v, j] * inv
                     if prod < 1e300:
                         tmp[v] = math.log(prod)
                     else:
-                        tmp[v] = _log_prod_diag_blocked(DP, B, d, v, inv, e)
+                        tmp[v] = math.log(dm2) + _log_prod_diag_blocked(DP, B, d, v, inv, e)
                 cnt = 0
                 n_syn = 0
                 n_red = 0
@@ -252,26 +271,34 @@ def walk_unit(R, prefix, lo, hi, shallow, min_order, max_order, offset, scale,
                 s2 = fstats[m, 1]
                 omin = fstats[m, 2]
                 omax = fstats[m, 3]
-                lam = -LD[d]
+                lam = -LS[d]
                 off = offset[m]
                 hl = hist_lo[m]
                 hw = hist_inv_w[m]
                 st = syn_thr[m]
                 rt = red_thr[m]
+                # comparisons instead of min(), max() and int(): numba compiles
+                # those as calls, five per multiplet here
                 for v in range(elo, ehi):
                     o = (lam - 0.5 * tmp[v] + off) * scale
                     if store_off[m] >= 0:
                         store_buf[store_off[m]] = o
-                        store_logdet[store_off[m]] = LD[d] + math.log(E[d, v])
+                        store_logdet[store_off[m]] = LS[d] + math.log(DM[d] * C[d, v, v])
                         store_off[m] += 1
                     cnt += 1
                     s1 += o
                     s2 += o * o
-                    omin = min(omin, o)
-                    omax = max(omax, o)
+                    if o < omin:
+                        omin = o
+                    if o > omax:
+                        omax = o
                     if nb > 0:
-                        h = min(max((o - hl) * hw + 1.0, 0.0), nb + 1.0)
-                        hist[m, int(h)] += 1
+                        h = (o - hl) * hw + 1.0
+                        if h < 0.0:
+                            h = 0.0
+                        if h > nbf:
+                            h = nbf
+                        hist[m, np.int64(h)] += 1
                     n_syn += o < 0.0
                     n_red += o > 0.0
                     if -o >= st and o < 0.0:
@@ -293,7 +320,7 @@ def walk_unit(R, prefix, lo, hi, shallow, min_order, max_order, offset, scale,
                 d -= 1
                 continue
             cur[d] = elo
-            end[d] = min(ehi, n - 1)
+            end[d] = ehi if ehi < n - 1 else n - 1
         if cur[d] >= end[d]:
             if d == p:
                 break
@@ -301,23 +328,37 @@ def walk_unit(R, prefix, lo, hi, shallow, min_order, max_order, offset, scale,
             continue
         v = cur[d]
         cur[d] += 1
-        e = E[d, v]
+        e = C[d, v, v]
         inv = 1.0 / e
-        LD[d + 1] = LD[d] + math.log(e)
+        dm = DM[d] * e
+        if dm < DET_RENORM:
+            LS[d + 1] = LS[d] + math.log(dm)
+            DM[d + 1] = 1.0
+        else:
+            LS[d + 1] = LS[d]
+            DM[d + 1] = dm
         for j in range(d):
             DP[d + 1, j] = DP[d, j] + B[d, v, j] * B[d, v, j] * inv
-            rsu[j] = R[idx[j], v]
         DP[d + 1, d] = inv
         idx[d] = v
-        for w in range(v + 1, n):
-            cov = R[w, v]
-            for j in range(d):
-                cov -= B[d, w, j] * rsu[j]
-            c = cov * inv
-            for j in range(d):
-                B[d + 1, w, j] = B[d, w, j] - c * B[d, v, j]
-            B[d + 1, w, d] = c
-            E[d + 1, w] = E[d, w] - c * cov
+        dp = (d + 4) // 4 * 4
+        if d + 2 < K:
+            # the new node will descend: all covariances among its candidates
+            for w in range(v + 1, n):
+                c = C[d, v, w] * inv
+                for j in range(dp):
+                    B[d + 1, w, j] = B[d, w, j] - c * B[d, v, j]
+                B[d + 1, w, d] = c
+                for x in range(w, n):
+                    C[d + 1, w, x] = C[d, w, x] - c * C[d, v, x]
+        else:
+            # its children are leaves: only their residual variances
+            for w in range(v + 1, n):
+                c = C[d, v, w] * inv
+                for j in range(dp):
+                    B[d + 1, w, j] = B[d, w, j] - c * B[d, v, j]
+                B[d + 1, w, d] = c
+                C[d + 1, w, w] = C[d, w, w] - c * C[d, v, w]
         d += 1
         elo = v + 1
         ehi = n
