@@ -247,11 +247,11 @@ def walk_unit(R, prefix, lo, hi, shallow, min_order, max_order, offset, scale,
     elo = lo
     ehi = hi
     pending = True
+    fused = False  # the children's products were already taken during the descent
     while True:
         if pending:
             pending = False
-            if d + 1 >= min_order:
-                m = d + 1
+            if d + 1 >= min_order and not fused:
                 dq = (d + 3) // 4 * 4
                 dm2 = DM[d] * DM[d]
                 for v in range(elo, ehi):
@@ -264,6 +264,8 @@ def walk_unit(R, prefix, lo, hi, shallow, min_order, max_order, offset, scale,
                         tmp[v] = math.log(prod)
                     else:
                         tmp[v] = math.log(dm2) + _log_prod_diag_blocked(DP, B, d, v, inv, e)
+            if d + 1 >= min_order:
+                m = d + 1
                 cnt = 0
                 n_syn = 0
                 n_red = 0
@@ -277,14 +279,15 @@ def walk_unit(R, prefix, lo, hi, shallow, min_order, max_order, offset, scale,
                 hw = hist_inv_w[m]
                 st = syn_thr[m]
                 rt = red_thr[m]
+                so = store_off[m]  # in a register: the stores below may alias it
                 # comparisons instead of min(), max() and int(): numba compiles
                 # those as calls, five per multiplet here
                 for v in range(elo, ehi):
                     o = (lam - 0.5 * tmp[v] + off) * scale
-                    if store_off[m] >= 0:
-                        store_buf[store_off[m]] = o
-                        store_logdet[store_off[m]] = LS[d] + math.log(DM[d] * C[d, v, v])
-                        store_off[m] += 1
+                    if so >= 0:
+                        store_buf[so] = o
+                        store_logdet[so] = LS[d] + math.log(DM[d] * C[d, v, v])
+                        so += 1
                     cnt += 1
                     s1 += o
                     s2 += o * o
@@ -307,6 +310,7 @@ def walk_unit(R, prefix, lo, hi, shallow, min_order, max_order, offset, scale,
                     if o >= rt and o > 0.0:
                         _offer(red_key, red_idx, red_n, red_thr, m, o, idx, d, v, cand, top)
                         rt = red_thr[m]
+                store_off[m] = so
                 icount[m, 0] += cnt
                 icount[m, 1] += n_syn
                 icount[m, 2] += n_red
@@ -342,23 +346,34 @@ def walk_unit(R, prefix, lo, hi, shallow, min_order, max_order, offset, scale,
         DP[d + 1, d] = inv
         idx[d] = v
         dp = (d + 4) // 4 * 4
-        if d + 2 < K:
-            # the new node will descend: all covariances among its candidates
-            for w in range(v + 1, n):
-                c = C[d, v, w] * inv
-                for j in range(dp):
-                    B[d + 1, w, j] = B[d, w, j] - c * B[d, v, j]
-                B[d + 1, w, d] = c
-                for x in range(w, n):
+        full = d + 2 < K          # the new node will descend: all its covariances
+        fused = d + 2 >= min_order
+        dm2 = DM[d + 1] * DM[d + 1]
+        # lane d of the update below then yields B[d+1, w, d] = c (restored after)
+        B[d, v, d] = -1.0
+        for w in range(v + 1, n):
+            c = C[d, v, w] * inv
+            ew = C[d, w, w] - c * C[d, v, w]
+            C[d + 1, w, w] = ew
+            if full:
+                for x in range(w + 1, n):
                     C[d + 1, w, x] = C[d, w, x] - c * C[d, v, x]
-        else:
-            # its children are leaves: only their residual variances
-            for w in range(v + 1, n):
-                c = C[d, v, w] * inv
+            if fused:
+                # the child S+v+w is evaluated here, from its new coefficients
+                iw = 1.0 / ew
+                prod = dm2 * ew
+                for j in range(dp):
+                    bn = B[d, w, j] - c * B[d, v, j]
+                    B[d + 1, w, j] = bn
+                    prod *= DP[d + 1, j] + bn * bn * iw
+                if prod < 1e300:
+                    tmp[w] = math.log(prod)
+                else:
+                    tmp[w] = math.log(dm2) + _log_prod_diag_blocked(DP, B, d + 1, w, iw, ew)
+            else:
                 for j in range(dp):
                     B[d + 1, w, j] = B[d, w, j] - c * B[d, v, j]
-                B[d + 1, w, d] = c
-                C[d + 1, w, w] = C[d, w, w] - c * C[d, v, w]
+        B[d, v, d] = 0.0
         d += 1
         elo = v + 1
         ehi = n
