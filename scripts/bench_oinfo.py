@@ -27,6 +27,8 @@ The last line printed is one JSON object with these names:
                         likewise for hoi
   full_multiplets       every multiplet of orders 3..N
   full_1w_s, full_s     full sweep with 1 worker and with W workers
+  full_ns_per_multiplet, full_1w_ns_per_multiplet   worker CPU per multiplet (ns)
+                        of those sweeps: the kernel's speed, whatever the load
   speedup               full_1w_s / full_s
   full_peak_rss_mb      peak resident memory of this process and all its
                         children (client, scheduler, nannies, workers) during
@@ -297,10 +299,13 @@ def main() -> None:
                 fig["full_s"], full = timed(min_order=3, max_order=n, client=client)
             fig["full_worker_cpu_s"] = round(worker_cpu(client) - c0, 2)
             fig["full_client_cpu_s"] = round(time.process_time() - m0, 2)
+            fig["full_ns_per_multiplet"] = round(fig["full_worker_cpu_s"] / fig["full_multiplets"] * 1e9, 2)
             fig["full_peak_rss_mb"] = round(mem.peak / 2**20, 1)
             fig["full_peak_pss_mb"] = round(mem.peak_pss / 2**20, 1)
             print(f"hpcneuro orders 3..{n}: {fig['full_multiplets']:,} multiplets in "
-                  f"{fig['full_s']:.1f} s ({a.workers} workers), peak RSS "
+                  f"{fig['full_s']:.1f} s ({a.workers} workers, load average before "
+                  f"{fig['load_before_full']:.1f}), {fig['full_ns_per_multiplet']} ns worker CPU "
+                  f"per multiplet, peak RSS "
                   f"{fig['full_peak_rss_mb']} MB, PSS {fig['full_peak_pss_mb']} MB (all processes)", flush=True)
     if not a.no_full:
         with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0") as cl, \
@@ -313,6 +318,7 @@ def main() -> None:
             with PeakRSS() as mem1:
                 fig["full_1w_s"], full1 = timed(min_order=3, max_order=n, client=client)
             fig["full_1w_worker_cpu_s"] = round(worker_cpu(client) - c0, 2)
+            fig["full_1w_ns_per_multiplet"] = round(fig["full_1w_worker_cpu_s"] / fig["full_multiplets"] * 1e9, 2)
             fig["full_1w_peak_rss_mb"] = round(mem1.peak / 2**20, 1)
         fig["speedup"] = round(fig["full_1w_s"] / fig["full_s"], 3)
         same = all(full.orders[k].mean == full1.orders[k].mean

@@ -20,10 +20,17 @@ z = y^T W / d = beta / d, so for the child S+v::
     P'_jj = P_jj + beta_j^2 / e   (j in S),    P'_vv = 1 / e
 
 and, when descending into S+u, every candidate's coefficients are updated in
-O(k) by one partial-regression step (c = Cov(v, u | S) / e_u). A node therefore
-costs O(k) flops and a single logarithm:
+O(k) by one partial-regression step (c = Cov(v, u | S) / e_u). The conditional
+covariances Cov(w, x | S) among the candidates are carried too and updated by
+the same Schur step, Cov(w, x | S+u) = Cov(w, x | S) - c_w Cov(u, x | S), which
+is O(1) per grandchild instead of a fresh O(k) dot product per candidate. A
+node therefore costs O(k) flops and a single logarithm:
 
-    O(S+v) = -log det R_S - 1/2 log( e * prod_j (P_jj + beta_j^2 / e) ).
+    O(S+v) = -log det R_S - 1/2 log( e * prod_j (P_jj + beta_j^2 / e) )
+           = -LS - 1/2 log( DM^2 * e * prod_j (...) )
+
+with det R_S = DM * exp(LS) carried as a product (DM renormalised into LS only
+below DET_RENORM), so a descent takes no logarithm of its own.
 
 What a walk covers is a work unit (plan.py); per-order accumulators and top-K
 heaps are updated in place and merged by engine.py. All functions are compiled
@@ -179,15 +186,21 @@ def walk_unit(R, prefix, lo, hi, shallow, min_order, max_order, offset, scale,
     lexicographic) order, to store_buf[store_off[m]:], and log det R of the
     multiplet (from which TC and DTC follow) at the same place of store_logdet.
 
-    Structure (profiled, issue 14): a node is entered once; the O of all its
-    children S+v is computed in one loop and their statistics are folded in
-    one tight loop whose accumulators live in registers, then the walk
-    descends into each child that has children. Everything is in this one
-    function: a call to another numba function with array arguments costs
-    NRT reference-count atomics per array (about 10 ns per call here), which
-    was a quarter of the time per multiplet. Every O, sum, histogram bin and
-    heap entry is bit-identical to the node-at-a-time walk it replaced (same
-    operations in the same order per order m).
+    Structure (profiled, issue 14): a node is entered once; the products of
+    its children S+v are taken inside the loop that descends into it (each
+    child's new coefficients are used as they are written), their statistics
+    are folded in one tight loop whose accumulators live in registers, then
+    the walk descends into each child that has children. Everything is in
+    this one function: a call to another numba function with array arguments
+    costs NRT reference-count atomics per array (about 10 ns per call here),
+    and numba's min(), max() and int() compile to calls too (five per
+    multiplet), so the fold uses comparisons. Products over j run over whole
+    4-lane vectors (B is 0 and DP is 1 in the padding lanes, exact factors of
+    1). Against the previous kernel (fresh dot product per candidate, one
+    logarithm per descent) values differ by rounding only (<= 4e-14 relative
+    on sums and top-K keys at N = 26); each multiplet's value depends only on
+    its work unit, which does not depend on the number of workers, so results
+    stay identical for any number of workers.
     """
     n = R.shape[0]
     K = max_order
@@ -215,10 +228,9 @@ def walk_unit(R, prefix, lo, hi, shallow, min_order, max_order, offset, scale,
     syn_thr = np.full(K + 1, np.inf if top == 0 else 0.0)
     red_thr = np.full(K + 1, np.inf if top == 0 else 0.0)
     # descend along the prefix: state of depth d+1 from depth d with v appended.
-    # The same step is written again in the walk below on purpose: as one
-    # numba function (inline="always", same fastmath flags) the walk ran 25-34%
-    # slower (N = 26, orders 3..13, results bit-identical), so it stays inline.
-    # Here the conditional covariances are always updated completely.
+    # The walk below repeats this step inline (as one inline="always" numba
+    # function it ran 25-34% slower) and also evaluates the new node's children
+    # in it; here the conditional covariances are always updated completely.
     for d in range(p):
         v = prefix[d]
         e = C[d, v, v]
