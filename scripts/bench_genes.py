@@ -29,7 +29,6 @@ import argparse
 import json
 import math
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from bench_oinfo import ensure_peer, peer_diff, run_peer  # noqa: E402
+from bench_oinfo import ensure_peer, peer_diff, run_peer, venv_python  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "patchseq_m1_phys_temp"
 PEER_VENV = Path(os.environ.get("HPCNEURO_CACHE", Path.home() / ".cache" / "hpcneuro")) \
@@ -54,13 +53,7 @@ def load() -> float:
 
 def peer_python(install: bool) -> str | None:
     """The benchmark peers' own virtualenv (created on demand)."""
-    py = PEER_VENV / "bin" / "python"
-    if not py.exists():
-        if not install:
-            return None
-        print(f"  creating the peers' virtualenv {PEER_VENV} ...", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
-    return str(py)
+    return venv_python(PEER_VENV, install)
 
 
 def main() -> None:

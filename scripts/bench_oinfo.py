@@ -173,6 +173,18 @@ print(json.dumps({"seconds": dt, "rows": int(len(h))}))
 PEER_INSTALL = {"thoi": [["torch==2.13.0"], ["thoi"]], "hoi": [["hoi"]]}
 
 
+def venv_python(venv: Path, install: bool) -> str | None:
+    """The python of a benchmark peer's own virtualenv (created on demand), or None."""
+    py = Path(venv) / "bin" / "python"
+    if not py.exists():
+        if not install:
+            return None
+        print(f"  creating the peer's virtualenv {venv} ...", flush=True)
+        Path(venv).parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    return str(py)
+
+
 def ensure_peer(name: str, install: bool, python: str = sys.executable) -> str | None:
     """None if `name` imports in `python` (installing it if allowed), else the reason."""
     ok = subprocess.run([python, "-c", f"import {name}"], capture_output=True, text=True)
