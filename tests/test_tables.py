@@ -31,6 +31,49 @@ def test_csv_round_trip(tmp_path, table):
     np.testing.assert_array_equal(data, x[:, [2, 0]])
 
 
+def _pandas_read(path, sep):
+    import pandas as pd
+
+    df = pd.read_csv(path, sep=sep, engine="c", float_precision="round_trip")
+    return np.column_stack([pd.to_numeric(df.iloc[:, j]).to_numpy(np.float64)
+                            for j in range(df.shape[1])])
+
+
+def test_plain_csv_read_without_pandas_has_pandas_bits(tmp_path):
+    """The numpy reader of plain numeric tables (start-up, issue 14) gives exactly the
+    bits pandas gave: 17-digit values, exponents, denormals, integers, signs; a table
+    with anything else (a NaN, a blank field, a negative zero, spaces) goes to pandas."""
+    from hpcneuro.tables import _read_plain
+
+    rng = np.random.default_rng(3)
+    vals = np.concatenate([rng.normal(size=400) * 10.0 ** rng.integers(-300, 14, 400),
+                           [5e-324, 2.2250738585072014e-308, 9007199254740991.0,
+                            0.1, 1 / 3, 123456789012345.0]])
+    tokens = [repr(float(v)) for v in vals] + ["+1.5", "1E5", "7", "-12", "0", "1.", ".5"]
+    tokens += [f"{float(v):.25e}" for v in vals[:60]]  # more digits than a double holds
+    tokens = tokens[: len(tokens) // 4 * 4]
+    p = tmp_path / "t.csv"
+    p.write_text("a,b,c,d\n" + "\n".join(",".join(tokens[i:i + 4])
+                                         for i in range(0, len(tokens), 4)) + "\r\n")
+    got = _read_plain(str(p), ",", False)
+    assert got is not None and got.shape == (len(tokens) // 4, 4)
+    want = _pandas_read(p, ",")
+    assert np.array_equal(got.view(np.int64), want.view(np.int64))
+    data, names = read_table(str(p))
+    assert names == ["a", "b", "c", "d"] and np.array_equal(data, want)
+    ints = tmp_path / "i.csv"  # |value| >= 2**53 (an int64 column in pandas): pandas reads it
+    ints.write_text("a,b\n1,2\n3,9007199254740993\n")
+    assert _read_plain(str(ints), ",", False) is None
+    assert read_table(str(ints))[0][1, 1] == _pandas_read(ints, ",")[1, 1]
+    for body in ("1,nan\n2,3\n", "1,\n2,3\n", "1,-0\n2,3\n", "1, 2\n2,3\n",
+                 "1,2\n\n2,3\n", "1,2,3\n2,3\n"):
+        q = tmp_path / "q.csv"
+        q.write_text("a,b\n" + body)
+        assert _read_plain(str(q), ",", False) is None, body
+    q.write_text("a,b\n1,-0\n2,3\n")
+    assert np.signbit(read_table(str(q))[0][0, 1]) == np.signbit(_pandas_read(q, ",")[0, 1])
+
+
 def test_tsv_gz_round_trip_skips_text_columns(tmp_path, table, caplog):
     x, names = table
     p = tmp_path / "t.tsv.gz"
