@@ -3,15 +3,19 @@
 
     python scripts/bench_search.py                # all parts
     options: --max-order K (N=30 quality, default 10) --no-peers --no-install
-             --only quality,scale,memory,kernel --seed S
+             --thoi-repeat R (default 100)
+             --only quality,scale,memory,kernel,startup --seed S
 
 Parts, in one run:
   quality  N=30, T=1000 random correlated data (bench_oinfo.make_data): the exact
            top-K per order and sign from the exhaustive engine (K=10, 100), then
            each search: recall of the exact top-K (mean over orders and signs), the
            largest gap |best found - true best| over orders and signs, time; THOI's
-           greedy and simulated annealing (its own venv-free install as in
-           bench_oinfo: pip on demand, subprocess) on the same data, same metrics
+           greedy and simulated annealing in THOI's own virtualenv
+           (~/.cache/hpcneuro/bench-venvs/thoi, created and pip-installed on demand
+           with bench_oinfo's helpers) as a subprocess on the same data (.npy), same
+           orders, --thoi-repeat chains, timed inside the subprocess; an error raised
+           inside THOI is reported as such. Side-by-side table at the end of the part.
   scale    N=200, T=1000, orders 3..20: greedy and annealing wall time (target < 60 s)
   memory   N=250, 500, 1000, orders 3..6, greedy: peak RSS of a fresh process
            minus the RSS of the same process before the search, against N^2 * 8 B
@@ -19,6 +23,8 @@ Parts, in one run:
            and this one on the same work units of the N=30 full sweep, interleaved
            in one process (CPU ns per multiplet); then the full sweep orders 3..30 on
            2 threads (wall s) and the largest relative error against slogdet
+  startup  `hpcneuro oinfo` on a 6-column, 200-row CSV end to end: median wall and CPU
+           of 7 runs (target < 0.5 s), and the import time of its heavy modules
 
 The machine is shared: timings are noisy; the load average is reported.
 The last line printed is one JSON object with every figure above.
@@ -42,30 +48,68 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from bench_oinfo import ensure_peer, make_data  # noqa: E402
+from bench_oinfo import ensure_peer, make_data, venv_python  # noqa: E402
 from hpcneuro import oinfo as oi  # noqa: E402
 
+THOI_VENV = Path(os.environ.get("HPCNEURO_CACHE", Path.home() / ".cache" / "hpcneuro")) \
+    / "bench-venvs" / "thoi"
+
+# Runs in THOI's own venv: argv = data.npy kmin kmax repeat. THOI's greedy builds orders
+# kmin..kmax in one call (the prefix of length k of each chain is its order-k solution,
+# scores[:, k - kmin]); simulated_annealing runs once per order. Each (method, sign) is
+# timed on its own; an exception inside THOI is reported, never replaced by a result.
+# "greedy_adapted" is THOI's greedy with one adapter of ours (below), labelled as such.
 THOI_CODE = """
-import sys, time, json, numpy as np, torch
-x = np.load(sys.argv[1]); kmin, kmax, rep = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+import sys, time, json, traceback, numpy as np, torch
+x = np.load(sys.argv[1]); kmin, kmax, rep = (int(v) for v in sys.argv[2:5])
+import thoi.heuristics.greedy  # noqa: the module; thoi.heuristics.greedy is rebound to the function
+tg = sys.modules['thoi.heuristics.greedy']
 from thoi.heuristics import greedy, simulated_annealing
-out = {}
-for name, fn in (("greedy", greedy), ("annealing", simulated_annealing)):
-    for largest, sign in ((False, "syn"), (True, "red")):
-        t0 = time.perf_counter(); rows = {}
+from thoi.collectors import batch_to_tensor
+out = {"thoi_version": __import__("importlib.metadata").metadata.version("thoi"),
+       "torch_version": torch.__version__, "torch_threads": torch.get_num_threads()}
+
+def adapter(nplets, result, bn, **kw):
+    # THOI 0.2.42's multi_order_measures calls collector(nplets, result[B, D, 4], bn);
+    # greedy still passes batch_to_tensor, whose signature is (nplets, tc, dtc, o, s, bn)
+    return batch_to_tensor(nplets, result[..., 0], result[..., 1], result[..., 2],
+                           result[..., 3], bn, **kw)
+
+def run(name, largest):
+    rows, scores = {}, {}
+    t0 = time.perf_counter(); c0 = time.process_time()
+    if name.startswith("greedy"):
+        sol, sc = greedy(x, initial_order=kmin, order=kmax, repeat=rep, metric="o",
+                         largest=largest)
+        sol, sc = sol.cpu().numpy(), sc.cpu().numpy()
         for k in range(kmin, kmax + 1):
-            if name == "greedy":
-                res = fn(x, initial_order=3, order=k, repeat=rep, metric="o", largest=largest)
-            else:
-                res = fn(x, order=k, repeat=rep, metric="o", largest=largest)
-            sol = res[0] if isinstance(res, (tuple, list)) else res
-            sol = np.asarray(sol.cpu() if hasattr(sol, "cpu") else sol)
-            if sol.ndim == 3:
-                sol = sol[:, :, -1] if sol.shape[2] != k else sol[:, -1, :]
-            rows[k] = np.sort(sol.reshape(-1, k), axis=1).tolist()
-        out[f"{name}_{sign}"] = {"seconds": time.perf_counter() - t0, "rows": rows}
+            rows[k] = np.sort(sol[:, :k], axis=1).tolist()
+            scores[k] = sc[:, k - kmin].tolist()
+    else:
+        for k in range(kmin, kmax + 1):
+            sol, en = simulated_annealing(x, order=k, repeat=rep, metric="o",
+                                          largest=largest, verbose=0)
+            rows[k] = np.sort(sol.cpu().numpy(), axis=1).tolist()
+            scores[k] = en.cpu().numpy().tolist()
+    return {"seconds": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
+            "rows": rows, "o": scores}
+
+for name in ("greedy", "greedy_adapted", "annealing"):
+    if name == "greedy_adapted":
+        tg.batch_to_tensor = adapter
+    for largest, sign in ((False, "syn"), (True, "red")):
+        try:
+            out[f"{name}_{sign}"] = run(name, largest)
+        except Exception as e:
+            tb = traceback.extract_tb(e.__traceback__)[-1]
+            out[f"{name}_{sign}"] = {"error": f"{type(e).__name__}: {e} "
+                                              f"(at {tb.filename.split('site-packages/')[-1]}:"
+                                              f"{tb.lineno})"}
 print(json.dumps(out))
 """
+
+THOI_LABEL = {"greedy": "greedy", "greedy_adapted": "greedy+adapter",
+              "annealing": "annealing"}
 
 
 def exact_top(x, names, kmax, top):
@@ -110,7 +154,8 @@ def part_quality(a, fig):
     exact = exact_top(x, names, kmax, 100)
     fig["exhaustive_s"] = round(time.perf_counter() - t0, 2)
     print(f"N=30 orders 3..{kmax}: exhaustive top-100 in {fig['exhaustive_s']} s", flush=True)
-    oi.compute_oinfo(x[:, :8], names[:8], max_order=5, search="greedy")  # JIT warm-up
+    for m in ("greedy", "annealing", "beam"):  # JIT cache load of each search, untimed
+        oi.compute_oinfo(x[:, :8], names[:8], max_order=5, search=m)
     for m in ("greedy", "annealing", "beam"):
         t0 = time.perf_counter()
         res = oi.compute_oinfo(x, names, max_order=kmax, top=100, search=m, seed=a.seed)
@@ -125,32 +170,74 @@ def part_quality(a, fig):
               f"{res.attrs['n_evaluations']:,} evaluations", flush=True)
     if a.no_peers:
         return
-    why = ensure_peer("thoi", not a.no_install)
+    py = venv_python(THOI_VENV, not a.no_install)
+    why = ("no THOI virtualenv (--no-install)" if py is None
+           else ensure_peer("thoi", not a.no_install, python=py))
     if why:
         fig["errors"]["thoi"] = why
         print(f"  THOI skipped: {why}", flush=True)
         return
+    rep = a.thoi_repeat
     with tempfile.TemporaryDirectory() as tmp:
         np.save(Path(tmp) / "x.npy", x)
-        p = subprocess.run([sys.executable, "-c", THOI_CODE, str(Path(tmp) / "x.npy"), "3",
-                            str(kmax), "10"], capture_output=True, text=True, timeout=3600)
+        env = dict(os.environ, TQDM_DISABLE="1")
+        p = subprocess.run([py, "-c", THOI_CODE, str(Path(tmp) / "x.npy"), "3", str(kmax),
+                            str(rep)], capture_output=True, text=True, timeout=3600, env=env)
     if p.returncode != 0:
         fig["errors"]["thoi"] = p.stderr.strip()[-400:]
         print(f"  THOI failed: {fig['errors']['thoi']}", flush=True)
         return
     info = json.loads(p.stdout.strip().splitlines()[-1])
-    for m in ("greedy", "annealing"):
-        found = {}
-        secs = 0.0
+    fig["thoi_version"], fig["thoi_repeat"] = info["thoi_version"], rep
+    print(f"  THOI {info['thoi_version']} (torch {info['torch_version']}, "
+          f"{info['torch_threads']} threads), repeat={rep} per order and sign:", flush=True)
+    # Conventions: THOI and hpcneuro both give O in nats from a Gaussian copula, O > 0
+    # redundant; THOI adds its entropy bias correction (T known), a constant per order,
+    # so rankings within an order and the sets compared below are unaffected. Checked on
+    # every multiplet THOI returned: |O_THOI - (O_ours + bias_offsets[k])|.
+    off = oi.bias_offsets(kmax, x.shape[0], True)
+    for m in ("greedy", "greedy_adapted", "annealing"):
+        errs = [info[f"{m}_{sg}"]["error"] for sg in ("syn", "red")
+                if "error" in info[f"{m}_{sg}"]]
+        if errs:
+            fig[f"thoi_{m}"] = {"error": errs[0]}
+            fig["errors"][f"thoi_{m}"] = errs[0]
+            print(f"  THOI     {THOI_LABEL[m]:14s}: FAILED inside THOI: {errs[0]}", flush=True)
+            continue
+        found, secs, cpu, diff = {}, 0.0, 0.0, 0.0
         for sign in ("syn", "red"):
             d = info[f"{m}_{sign}"]
             secs += d["seconds"]
+            cpu += d["cpu_s"]
             for k, rows in d["rows"].items():
-                found.setdefault(int(k), {})[sign] = [tuple(row) for row in rows]
+                k = int(k)
+                found.setdefault(k, {})[sign] = [tuple(row) for row in rows]
+                ours = oi.oinfo_sets(r, np.array(rows, np.int64))[:, 0] + off[k]
+                diff = max(diff, float(np.max(np.abs(ours - np.array(d["o"][str(k)])))))
         q = quality(found, exact, r, 100)
-        fig[f"thoi_{m}"] = dict(q, seconds=round(secs, 2))
-        print(f"  THOI     {m:9s}: {secs:6.2f} s, recall@10 {q['recall10']:.3f}, "
-              f"recall@100 {q['recall100']:.3f}, largest gap {q['gap']:.2e} nats", flush=True)
+        fig[f"thoi_{m}"] = dict(q, seconds=round(secs, 2), cpu_s=round(cpu, 2),
+                                max_abs_diff_vs_ours=diff)
+        print(f"  THOI     {THOI_LABEL[m]:14s}: {secs:6.2f} s, recall@10 {q['recall10']:.3f}, "
+              f"recall@100 {q['recall100']:.3f}, largest gap {q['gap']:.2e} nats; its O vs "
+              f"ours (+ its bias correction) {diff:.1e} nats", flush=True)
+    table = []
+    for key, label in (("hpc_greedy", "hpcneuro greedy"), ("hpc_annealing", "hpcneuro annealing"),
+                       ("hpc_beam", "hpcneuro beam"), ("thoi_greedy", "THOI greedy"),
+                       ("thoi_greedy_adapted", "THOI greedy + adapter"),
+                       ("thoi_annealing", "THOI annealing")):
+        v = fig.get(key, {})
+        table.append([label, v.get("seconds"), v.get("recall10"), v.get("recall100"),
+                      v.get("gap"), v.get("error")])
+    fig["side_by_side"] = table
+    print(f"\nside by side, N=30 T=1000 orders 3..{kmax} (load average "
+          f"{os.getloadavg()[0]:.1f}):")
+    print(f"  {'search':24s} {'time s':>8s} {'rec@10':>7s} {'rec@100':>8s} {'gap nats':>9s}")
+    for label, sec, r10, r100, gap, err in table:
+        if err:
+            print(f"  {label:24s} failed: {err[:70]}")
+        else:
+            print(f"  {label:24s} {sec:8.2f} {r10:7.3f} {r100:8.3f} {gap:9.2e}")
+    print(flush=True)
 
 
 def part_scale(a, fig):
@@ -260,17 +347,67 @@ def part_kernel(a, fig):
           f"per-order extremes vs slogdet {err:.1e}", flush=True)
 
 
+STARTUP_RUNS = 7
+
+
+def part_startup(a, fig):
+    """`hpcneuro oinfo small.csv -o x.h5` end to end on a 6-column, 200-row table:
+    median wall and CPU (user + sys of the child) over STARTUP_RUNS runs, and the
+    cumulative import time of the heavy modules from one `python -X importtime` run."""
+    import resource
+
+    rng = np.random.default_rng(a.seed)
+    x = rng.normal(size=(200, 6)) + rng.normal(size=(200, 1))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    with tempfile.TemporaryDirectory() as tmp:
+        csv, out = Path(tmp) / "small.csv", Path(tmp) / "x.h5"
+        np.savetxt(csv, x, delimiter=",", header=",".join(f"c{i}" for i in range(6)),
+                   comments="", fmt="%.17g")
+        cmd = [sys.executable, "-m", "hpcneuro", "oinfo", str(csv), "-o", str(out)]
+        walls, cpus = [], []
+        fig["load_before_startup"] = os.getloadavg()[0]
+        for _ in range(STARTUP_RUNS + 1):  # the first run fills the OS file cache
+            out.unlink(missing_ok=True)
+            r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            t0 = time.perf_counter()
+            subprocess.run(cmd, check=True, capture_output=True, env=env)
+            walls.append(time.perf_counter() - t0)
+            r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpus.append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
+        out.unlink(missing_ok=True)
+        imp = subprocess.run([sys.executable, "-X", "importtime", *cmd[1:]], check=True,
+                             capture_output=True, text=True, env=env).stderr
+    fig["startup_wall_s"] = round(float(np.median(walls[1:])), 3)
+    fig["startup_cpu_s"] = round(float(np.median(cpus[1:])), 3)
+    fig["load_after_startup"] = os.getloadavg()[0]
+    top = {}
+    for line in imp.splitlines():
+        parts = line.split("|")
+        if len(parts) == 3 and not parts[2].startswith("  ") and parts[1].strip().isdigit():
+            top[parts[2].strip()] = int(parts[1]) / 1e6
+    fig["startup_imports_s"] = {m: round(top[m], 3) for m in
+                                ("numpy", "hpcneuro.oinfo", "scipy.special", "h5py", "pandas",
+                                 "hpcneuro.config", "hpcneuro.cli") if m in top}
+    print(f"start-up: hpcneuro oinfo on a 6-column, 200-row CSV, median of {STARTUP_RUNS}: "
+          f"{fig['startup_wall_s']} s wall, {fig['startup_cpu_s']} s CPU (load average "
+          f"{fig['load_before_startup']:.1f} before, {fig['load_after_startup']:.1f} after); "
+          f"imports (cumulative s, one run): {fig['startup_imports_s']}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--max-order", type=int, default=10)
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--no-install", action="store_true")
-    ap.add_argument("--only", default="quality,scale,memory,kernel")
+    ap.add_argument("--thoi-repeat", type=int, default=100,
+                    help="THOI's repeat (chains) per order and sign; 100 so that it can "
+                         "return 100 multiplets like --top 100")
+    ap.add_argument("--only", default="quality,scale,memory,kernel,startup")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     fig: dict = {"errors": {}, "load_start": os.getloadavg()[0]}
     parts = a.only.split(",")
-    for name in ("quality", "scale", "memory", "kernel"):
+    for name in ("quality", "scale", "memory", "kernel", "startup"):
         if name in parts:
             globals()[f"part_{name}"](a, fig)
     print(json.dumps(fig))
