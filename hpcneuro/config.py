@@ -28,6 +28,7 @@ import yaml
 
 from hpcneuro import analysis
 from hpcneuro.errors import ConfigError, UserError
+from hpcneuro.hashing import file_sha256  # noqa: F401 - part of this module's API
 
 _REQUIRED = object()
 _ANALYSIS = analysis.DEFAULTS
@@ -737,19 +738,6 @@ def load(path: str | os.PathLike, overrides: list[str] | None = None) -> dict:
 def dumps(cfg: dict) -> str:
     """The resolved config as canonical text (stored in results files)."""
     return json.dumps(cfg, sort_keys=True, indent=1)
-
-
-#: bytes read at a time when hashing a file (tables may be larger than memory)
-_HASH_CHUNK = 1 << 20
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """sha256 (hex) of a file's contents."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_HASH_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _mod_dir_sha256(folder: Path) -> str:

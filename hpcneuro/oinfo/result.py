@@ -373,7 +373,7 @@ def provenance(source: str | None = None, selection: str | None = None,
         command = shlex.join(argv)
     out: dict[str, Any] = {"hpcneuro_version": hpcneuro.__version__, "command": command}
     if source is not None:
-        from hpcneuro.config import file_sha256
+        from hpcneuro.hashing import file_sha256
         from hpcneuro.tables import table_file
 
         out["source"] = str(source)
