@@ -358,7 +358,7 @@ def part_startup(a, fig):
 
     rng = np.random.default_rng(a.seed)
     x = rng.normal(size=(200, 6)) + rng.normal(size=(200, 1))
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))  # run in tmp: python -m puts the cwd first
     with tempfile.TemporaryDirectory() as tmp:
         csv, out = Path(tmp) / "small.csv", Path(tmp) / "x.h5"
         np.savetxt(csv, x, delimiter=",", header=",".join(f"c{i}" for i in range(6)),
@@ -370,13 +370,13 @@ def part_startup(a, fig):
             out.unlink(missing_ok=True)
             r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             t0 = time.perf_counter()
-            subprocess.run(cmd, check=True, capture_output=True, env=env)
+            subprocess.run(cmd, check=True, capture_output=True, env=env, cwd=tmp)
             walls.append(time.perf_counter() - t0)
             r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpus.append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
         out.unlink(missing_ok=True)
         imp = subprocess.run([sys.executable, "-X", "importtime", *cmd[1:]], check=True,
-                             capture_output=True, text=True, env=env).stderr
+                             capture_output=True, text=True, env=env, cwd=tmp).stderr
     fig["startup_wall_s"] = round(float(np.median(walls[1:])), 3)
     fig["startup_cpu_s"] = round(float(np.median(cpus[1:])), 3)
     fig["load_after_startup"] = os.getloadavg()[0]
