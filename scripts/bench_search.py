@@ -54,14 +54,15 @@ from hpcneuro import oinfo as oi  # noqa: E402
 THOI_VENV = Path(os.environ.get("HPCNEURO_CACHE", Path.home() / ".cache" / "hpcneuro")) \
     / "bench-venvs" / "thoi"
 
-# Runs in THOI's own venv: argv = data.npy kmin kmax repeat. THOI's greedy builds orders
+# Runs in THOI's own venv: argv = data.npy kmin kmax repeat seed. THOI's greedy builds orders
 # kmin..kmax in one call (the prefix of length k of each chain is its order-k solution,
 # scores[:, k - kmin]); simulated_annealing runs once per order. Each (method, sign) is
 # timed on its own; an exception inside THOI is reported, never replaced by a result.
 # "greedy_adapted" is THOI's greedy with one adapter of ours (below), labelled as such.
 THOI_CODE = """
 import sys, time, json, traceback, numpy as np, torch
-x = np.load(sys.argv[1]); kmin, kmax, rep = (int(v) for v in sys.argv[2:5])
+x = np.load(sys.argv[1]); kmin, kmax, rep, seed = (int(v) for v in sys.argv[2:6])
+torch.manual_seed(seed)  # THOI draws its annealing moves from torch's global generator
 import thoi.heuristics.greedy  # noqa: the module; thoi.heuristics.greedy is rebound to the function
 tg = sys.modules['thoi.heuristics.greedy']
 from thoi.heuristics import greedy, simulated_annealing
@@ -182,7 +183,8 @@ def part_quality(a, fig):
         np.save(Path(tmp) / "x.npy", x)
         env = dict(os.environ, TQDM_DISABLE="1")
         p = subprocess.run([py, "-c", THOI_CODE, str(Path(tmp) / "x.npy"), "3", str(kmax),
-                            str(rep)], capture_output=True, text=True, timeout=3600, env=env)
+                            str(rep), str(a.seed)], capture_output=True, text=True,
+                           timeout=3600, env=env)
     if p.returncode != 0:
         fig["errors"]["thoi"] = p.stderr.strip()[-400:]
         print(f"  THOI failed: {fig['errors']['thoi']}", flush=True)
