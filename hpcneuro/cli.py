@@ -569,9 +569,10 @@ def _add_reproduce(sub) -> None:
     p.add_argument("-o", "--output", default="runs/reproduce", metavar="DIR",
                    help="folder of the ensembles, analyses and findings (default "
                         "runs/reproduce)")
-    p.add_argument("--scale", choices=("small", "paper", "tiny"), default="small",
+    p.add_argument("--scale", choices=("small", "paper", "demo", "tiny"), default="small",
                    help="sizes from configs/paper/scales.yaml: small (< 30 min on 2 cores, "
-                        "default), paper (full size), tiny (the test suite's)")
+                        "default), paper (full size), demo (make demo: population, control "
+                        "and modules only, no genes, < 3 min), tiny (the test suite's)")
     p.add_argument("--np", type=int, default=1, help="MPI ranks for the simulations")
     p.add_argument("--data", metavar="PATH", default=None,
                    help="folder of the patch-seq M1 data (default: "
