@@ -12,7 +12,8 @@ Runs, into one folder DIR (README "hpcneuro reproduce"):
    all with a bootstrap and bias correction (comparable across sample sizes);
 3. ``hpcneuro genes`` on the patch-seq data (``DIR/genes/genes.h5``);
 4. findings.json and FINDINGS.md (hpcneuro/findings.py decides the verdicts), written
-   atomically through hpcneuro/outputs.py.
+   atomically through hpcneuro/outputs.py, SUMMARY.txt, and the folder's report
+   (DIR/report/index.html, hpcneuro/report_reproduce.py).
 
 The sizes of each scale (paper, small, demo, tiny) are configs/paper/scales.yaml. A scale
 may run fewer ensembles (``ensembles:``) and skip the genes analysis (``genes: false``):
@@ -40,6 +41,7 @@ ENSEMBLES = ("population", "control", "modules", "subclusters")
 SCALES = ("small", "paper", "demo", "tiny")
 #: the few lines of what the run found (findings.summary), also printed at the end
 SUMMARY = "SUMMARY.txt"
+FINDINGS_FILE = "findings.json"
 DATA_FILES = {"counts": "m1_patchseq_phys_temp_exon_counts.csv.gz",
               "metadata": "m1_patchseq_phys_temp_meta_data.csv"}
 
@@ -292,7 +294,7 @@ def reproduce(output: str, scale: str = "small", np_: int = 1, data: str | None 
     if out.exists() and not out.is_dir():
         raise UserError(f"-o {out}: exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
-    for name in ("findings.json", "FINDINGS.md", SUMMARY):
+    for name in (FINDINGS_FILE, "FINDINGS.md", SUMMARY):
         check_output(out / name, kind=name, overwrite=True)
     for e in per:
         rc = simulate(e, out / e, per[e], np_)
@@ -314,15 +316,35 @@ def reproduce(output: str, scale: str = "small", np_: int = 1, data: str | None 
                         for f, r in (done.get("targeted") or {}).items()}}
     doc["seconds"] = round(time.time() - t0, 1)
     text = json.dumps(_finite(doc), indent=1, default=_json, allow_nan=False) + "\n"
-    write_text(out / "findings.json", text)
+    write_text(out / FINDINGS_FILE, text)
     doc = json.loads(text)  # FINDINGS.md quotes findings.json itself
     write_text(out / "FINDINGS.md", F.markdown(doc) + "\n")
     lines = F.summary(doc)
     write_text(out / SUMMARY, "\n".join(lines) + "\n")
-    print(f"wrote {out / 'findings.json'}, {out / 'FINDINGS.md'} and {out / SUMMARY} in "
-          f"{doc['seconds']:.0f} s")
+    from hpcneuro.report_reproduce import build_reproduce
+
+    page = build_reproduce(out)
+    print(f"wrote {out / FINDINGS_FILE}, {out / 'FINDINGS.md'}, {out / SUMMARY} and {page} "
+          f"in {time.time() - t0:.0f} s")
     print("\n".join(lines))
     return 0
+
+
+def is_reproduce_folder(folder: Path) -> bool:
+    """Whether ``folder`` holds what ``hpcneuro reproduce -o folder`` writes."""
+    return (Path(folder) / FINDINGS_FILE).is_file()
+
+
+def read_findings(folder: Path) -> dict[str, Any]:
+    """The findings.json document of a reproduce folder (this module writes it)."""
+    path = Path(folder) / FINDINGS_FILE
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path}: not a readable findings.json ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("kind") != "hpcneuro findings":
+        raise UserError(f"{path}: not a findings.json of hpcneuro reproduce")
+    return doc
 
 
 def _finite(x: Any) -> Any:
