@@ -603,9 +603,12 @@ def _add_report(sub) -> None:
                                    "into NAME-report/ next to it. Given several OINFO.h5 "
                                    "files (or a folder of them), one page comparing them "
                                    "against the first: ensembles-report/ next to the first "
-                                   "file (FOLDER/report/ for a folder).",
+                                   "file (FOLDER/report/ for a folder). Given a reproduce "
+                                   "folder (findings.json in it), one page of its findings, "
+                                   "ensembles and genes: DIR/report/.",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
-                       epilog="examples:\n  hpcneuro report runs/demo\n"
+                       epilog="examples:\n  hpcneuro report runs/demo/modules\n"
+                              "  hpcneuro report runs/reproduce\n"
                               "  hpcneuro report modules/oinfo.h5 --control control/oinfo.h5\n"
                               "  hpcneuro report control/oinfo.h5 modules/oinfo.h5 "
                               "-o compare-report")
