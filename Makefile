@@ -7,7 +7,7 @@ NP     ?= 2
 
 help:
 	@echo "make install   system MPI + parallel HDF5 (if missing), .venv, package, mechanisms"
-	@echo "make demo      install, then run configs/demo.yaml end to end on $(NP) MPI ranks"
+	@echo "make demo      install, then the paper's story in small (< 3 min): runs/story/SUMMARY.txt"
 	@echo "make test      install, then the whole test suite"
 	@echo "make reproduce the paper's three findings (SCALE=small|paper, DIR=runs/reproduce): FINDINGS.md"
 	@echo "make bench     install, then the benchmark scripts (prints figures, JSON last line)"
@@ -16,7 +16,7 @@ install:
 	@bash scripts/install.sh
 
 demo: install
-	$(VENV)/bin/hpcneuro run configs/demo.yaml --np $(NP) -o runs/demo --overwrite
+	$(VENV)/bin/hpcneuro reproduce -o runs/story --scale demo --np $(NP)
 
 SCALE ?= small
 DIR   ?= runs/reproduce

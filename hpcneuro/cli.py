@@ -569,9 +569,10 @@ def _add_reproduce(sub) -> None:
     p.add_argument("-o", "--output", default="runs/reproduce", metavar="DIR",
                    help="folder of the ensembles, analyses and findings (default "
                         "runs/reproduce)")
-    p.add_argument("--scale", choices=("small", "paper", "tiny"), default="small",
+    p.add_argument("--scale", choices=("small", "paper", "demo", "tiny"), default="small",
                    help="sizes from configs/paper/scales.yaml: small (< 30 min on 2 cores, "
-                        "default), paper (full size), tiny (the test suite's)")
+                        "default), paper (full size), demo (make demo: population, control "
+                        "and modules only, no genes, < 3 min), tiny (the test suite's)")
     p.add_argument("--np", type=int, default=1, help="MPI ranks for the simulations")
     p.add_argument("--data", metavar="PATH", default=None,
                    help="folder of the patch-seq M1 data (default: "
@@ -602,9 +603,12 @@ def _add_report(sub) -> None:
                                    "into NAME-report/ next to it. Given several OINFO.h5 "
                                    "files (or a folder of them), one page comparing them "
                                    "against the first: ensembles-report/ next to the first "
-                                   "file (FOLDER/report/ for a folder).",
+                                   "file (FOLDER/report/ for a folder). Given a reproduce "
+                                   "folder (findings.json in it), one page of its findings, "
+                                   "ensembles and genes: DIR/report/.",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
-                       epilog="examples:\n  hpcneuro report runs/demo\n"
+                       epilog="examples:\n  hpcneuro report runs/demo/modules\n"
+                              "  hpcneuro report runs/reproduce\n"
                               "  hpcneuro report modules/oinfo.h5 --control control/oinfo.h5\n"
                               "  hpcneuro report control/oinfo.h5 modules/oinfo.h5 "
                               "-o compare-report")

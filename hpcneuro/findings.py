@@ -247,3 +247,69 @@ def markdown(doc: dict[str, Any]) -> str:
                        f"{' '.join('`' + o + '`' for o in e['overrides']) or '-'} |")
         out.append("")
     return "\n".join(out)
+
+
+# --- SUMMARY.txt: one line per result, from the findings.json document alone ----------------
+
+def lean(sides: Sequence[str], orders: Sequence[int]) -> str:
+    """How mean O leans over the orders, from each order's interval against 0."""
+    if sides and all(s == STRADDLES for s in sides):
+        return "neutral (every interval contains 0)"
+    if sides and all(s == BELOW for s in sides):
+        return "synergy-dominated (every interval below 0)"
+    if sides and all(s == ABOVE for s in sides):
+        return "redundancy-dominated (every interval above 0)"
+    by = {s: [str(k) for k, t in zip(orders, sides) if t == s]
+          for s in (BELOW, ABOVE, STRADDLES)}
+    return "mixed: " + "; ".join(f"{s} 0 at order {', '.join(v)}" if s != STRADDLES
+                                 else f"containing 0 at order {', '.join(v)}"
+                                 for s, v in by.items() if v)
+
+
+def _span(orders: Sequence[dict], value: str, interval: str) -> str:
+    """The value with its interval at the lowest and the highest order."""
+    ends = [orders[0]] if len(orders) == 1 else [orders[0], orders[-1]]
+    return ", ".join(f"order {o['order']} {fmt(o[value])} {_ci(o[interval])}" for o in ends)
+
+
+def _valid(doc: dict[str, Any], name: str) -> str:
+    e = (doc.get("ensembles") or {}).get(name)
+    return f"{e['n_valid']} valid of {e['n_samples']}" if e else "?"
+
+
+def _evidence_line(e: dict[str, Any]) -> str:
+    if e["kind"] == "unavailable":
+        return f"{e['name']}: not available ({e['reason']})"
+    if e["kind"] == "subset":
+        return (f"{e['name']}: {e['verdict']}, k90 = {fmt(e['k90'])} genes, accuracy "
+                f"{fmt(e['accuracy_at_k90'])} vs random {fmt(e['random_p95_at_k90'])}")
+    o = e["orders"]
+    if not o:
+        return f"{e['name']}: {e['verdict']}, no orders analysed"
+    value, interval = (("diff", "diff_ci") if e["kind"] == "comparison" else
+                       ("mean", "mean_ci"))
+    what = "difference from its control" if e["kind"] == "comparison" else "mean O"
+    text = f"{e['name']}: {e['verdict']}; {what}: {_span(o, value, interval)}"
+    if e["verdict"] == UNDECIDED:
+        open_ = [str(r["order"]) for r in o if r["verdict"] == UNDECIDED]
+        text += (f" (an interval contains its reference at order {', '.join(open_)}: too "
+                 "few models to decide)")
+    return text
+
+
+def summary(doc: dict[str, Any]) -> list[str]:
+    """What a reproduce run found, one line per result, every word chosen by the numbers
+    of a findings.json document: the parameter-only lean of the population (from finding
+    1's control, :func:`lean`), then each finding's verdict with its evidence."""
+    lines = []
+    units = doc.get("units", "nats")
+    for f in doc["findings"]:
+        comp = [e for e in f["evidence"] if e["kind"] == "comparison"]
+        if f["id"] == 1 and comp and comp[0]["orders"]:
+            o = comp[0]["orders"]
+            how = lean([side(*r["mean_b_ci"]) for r in o], [r["order"] for r in o])
+            lines.append(f"Parameters alone, MCMC population ({_valid(doc, 'population')} "
+                         f"models): mean O {how}; {_span(o, 'mean_b', 'mean_b_ci')} {units}.")
+        lines.append(f"Finding {f['id']}, {f['title'].lower()}: {f['verdict'].upper()}: "
+                     + "; ".join(_evidence_line(e) for e in f["evidence"]) + f" ({units}).")
+    return lines

@@ -5,7 +5,8 @@ Reads ``RUNDIR/results.h5`` and, if present, ``RUNDIR/oinfo.h5`` and
 ``RUNDIR/targeted/`` (one OINFO.h5 per feature); writes ``RUNDIR/report/index.html``
 with the figures next to it. :func:`build_genes` reports a GENES.h5 file alone, in
 ``GENES-report/`` next to it; :func:`build_any` dispatches ``hpcneuro report`` (also one
-OINFO.h5, or several side by side: hpcneuro/oinfo/figures.py).
+OINFO.h5, or several side by side: hpcneuro/oinfo/figures.py; a reproduce folder:
+hpcneuro/report_reproduce.py).
 """
 
 from __future__ import annotations
@@ -491,8 +492,8 @@ def build_genes(path: Path, out: Path | None = None) -> Path:
 
 def build_any(paths: list[Path], output: Path | None = None,
               control: Path | None = None) -> Path:
-    """``hpcneuro report PATH...``: a run folder (results.h5 or genes.h5 in it) ->
-    RUNDIR/report/; a GENES.h5 or an OINFO.h5 -> NAME-report/ next to it; several
+    """``hpcneuro report PATH...``: a reproduce folder (findings.json in it) or a run
+    folder (results.h5 or genes.h5 in it) -> FOLDER/report/; a GENES.h5 or an OINFO.h5 -> NAME-report/ next to it; several
     OINFO.h5 files, or a folder of them -> one page comparing them (FOLDER/report/, or
     ensembles-report/ next to the first file). ``output`` replaces the default folder
     (not for a run folder); ``control`` is drawn as the band of a run folder or an
@@ -506,6 +507,15 @@ def build_any(paths: list[Path], output: Path | None = None,
         raise UserError(f"-o {output}: a report is a folder, and this is a file")
     if len(paths) == 1 and paths[0].is_dir():
         folder = paths[0]
+        from hpcneuro.reproduce import is_reproduce_folder
+
+        if is_reproduce_folder(folder):  # hpcneuro reproduce -o FOLDER
+            if output is not None or control is not None:
+                raise UserError("-o and --control are not for a reproduce folder: its "
+                                "report goes to DIR/report/, its control is DIR/control/")
+            from hpcneuro.report_reproduce import build_reproduce
+
+            return build_reproduce(folder)
         if (folder / "results.h5").exists() or (folder / GENES_FILE).exists():
             if output is not None:
                 raise UserError("-o: a run folder's report always goes to RUNDIR/report/")

@@ -12,9 +12,14 @@ Runs, into one folder DIR (README "hpcneuro reproduce"):
    all with a bootstrap and bias correction (comparable across sample sizes);
 3. ``hpcneuro genes`` on the patch-seq data (``DIR/genes/genes.h5``);
 4. findings.json and FINDINGS.md (hpcneuro/findings.py decides the verdicts), written
-   atomically through hpcneuro/outputs.py.
+   atomically through hpcneuro/outputs.py, SUMMARY.txt, and the folder's report
+   (DIR/report/index.html, hpcneuro/report_reproduce.py).
 
-The sizes of each scale (paper, small, tiny) are configs/paper/scales.yaml.
+The sizes of each scale (paper, small, demo, tiny) are configs/paper/scales.yaml. A scale
+may run fewer ensembles (``ensembles:``) and skip the genes analysis (``genes: false``):
+``--scale demo`` (``make demo``) runs the population, the control and the modules only;
+findings without their inputs are left out. Every run also writes SUMMARY.txt (one line
+per result, :func:`hpcneuro.findings.summary`) and prints it last.
 """
 from __future__ import annotations
 
@@ -33,7 +38,10 @@ log = logging.getLogger("hpcneuro.reproduce")
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = ROOT / "configs" / "paper"
 ENSEMBLES = ("population", "control", "modules", "subclusters")
-SCALES = ("small", "paper", "tiny")
+SCALES = ("small", "paper", "demo", "tiny")
+#: the few lines of what the run found (findings.summary), also printed at the end
+SUMMARY = "SUMMARY.txt"
+FINDINGS_FILE = "findings.json"
 DATA_FILES = {"counts": "m1_patchseq_phys_temp_exon_counts.csv.gz",
               "metadata": "m1_patchseq_phys_temp_meta_data.csv"}
 
@@ -98,15 +106,19 @@ def plan(scale: str, extra: list[str]) -> tuple[dict[str, list[str]], dict[str, 
     if scale not in scales or scale == "findings":
         raise UserError(f"--scale {scale!r}: one of {', '.join(SCALES)}")
     s = scales[scale]
+    run = list(s.get("ensembles") or ENSEMBLES)
+    if not run or set(run) - set(ENSEMBLES):
+        raise UserError(f"configs/paper/scales.yaml, {scale}.ensembles: some of "
+                        f"{', '.join(ENSEMBLES)}")
     base = split_overrides(list(s.get("overrides") or []))
     mine = split_overrides(list(extra))
-    per = {e: base[e] + mine[e] for e in ENSEMBLES}
-    for e in ENSEMBLES:
+    per = {e: base[e] + mine[e] for e in run}
+    for e in run:
         try:
             config.load(PAPER / f"{e}.yaml", per[e])
         except UserError as exc:
             raise UserError(f"ensemble {e}: {exc}") from None
-    return per, dict(s, findings=scales.get("findings", {}))
+    return per, dict(s, ensembles=run, findings=scales.get("findings", {}))
 
 
 def simulate(name: str, rundir: Path, overrides: list[str], np_: int) -> int:
@@ -131,13 +143,15 @@ def analyse(out: Path, settings: dict[str, Any], command: str) -> dict[str, Any]
 
     kw = engine_kwargs(settings)
     done: dict[str, Any] = {}
-    for e in ENSEMBLES:
+    for e in settings["ensembles"]:
         try:
             done[e] = analyze(str(out / e / "results.h5"), str(out / e / "oinfo.h5"),
                               "params", True, command=command, **kw)
         except UserError as exc:
             log.warning("ensemble %s: parameter-only analysis not possible: %s", e, exc)
             done[e] = str(exc)
+    if "population" not in done:
+        return done
     try:
         done["targeted"] = analyze(str(out / "population" / "results.h5"),
                                    str(out / "population" / "targeted"), "params", True,
@@ -195,31 +209,38 @@ def _comparison(name, a, b, a_path, b_path, a_label, b_label, claimed, level):
 
 def gather(out: Path, done: dict[str, Any], genes_res, settings: dict[str, Any],
            level: float = 0.95) -> list[dict[str, Any]]:
-    """The three findings (hpcneuro.findings) from the analyses' results."""
+    """The findings (hpcneuro.findings) whose inputs the scale ran, from the analyses."""
     from hpcneuro import findings as F
     from hpcneuro.analyze import feature_file
 
+    run = settings["ensembles"]
     target = settings["findings"].get("target", "step_300.mean_frequency")
     small_k = int(settings["findings"].get("small_k", 5))
     targeted = done.get("targeted") or {}
     t_res = targeted.get(target, f"feature {target} was not analysed (too few valid models "
                                  "with a defined value)")
-    f1 = F.finding(1, "Synergy in diverse, decorrelated ensembles",
-                   "In the decorrelated valid population, multiplets of one feature and the "
-                   "conductances are synergy-dominated (O < 0), beyond the parameters alone.",
-                   [_comparison(f"targeted {target}, MCMC population", t_res,
-                                done["population"],
-                                _rel(feature_file(out / "population" / "targeted", target), out),
-                                "population/oinfo.h5", f"population, parameters + {target}",
-                                "population, parameters only", F.BELOW, level)])
-    f2 = F.finding(2, "Redundancy under coregulation and subclusters",
-                   "Coregulated modules and subclusters of conductances make the valid "
-                   "models' parameter multiplets redundancy-dominated (O > 0), beyond an "
-                   "independent ensemble.",
-                   [_comparison(f"{e} vs independent control", done[e], done["control"],
-                                f"{e}/oinfo.h5", "control/oinfo.h5", f"{e} (valid models)",
-                                "independent control (valid models)", F.ABOVE, level)
-                    for e in ("modules", "subclusters")])
+    f1 = f2 = f3 = None
+    if "population" in run:
+        f1 = F.finding(
+            1, "Synergy in diverse, decorrelated ensembles",
+            "In the decorrelated valid population, multiplets of one feature and the "
+            "conductances are synergy-dominated (O < 0), beyond the parameters alone.",
+            [_comparison(f"targeted {target}, MCMC population", t_res, done["population"],
+                         _rel(feature_file(out / "population" / "targeted", target), out),
+                         "population/oinfo.h5", f"population, parameters + {target}",
+                         "population, parameters only", F.BELOW, level)])
+    two = [e for e in ("modules", "subclusters") if e in run]
+    if two:
+        f2 = F.finding(
+            2, "Redundancy under coregulation and subclusters",
+            "Coregulated modules and subclusters of conductances make the valid models' "
+            "parameter multiplets redundancy-dominated (O > 0), beyond an independent "
+            "ensemble.",
+            [_comparison(f"{e} vs independent control", done[e],
+                         done.get("control", "the scale runs no control ensemble"),
+                         f"{e}/oinfo.h5", "control/oinfo.h5", f"{e} (valid models)",
+                         "independent control (valid models)", F.ABOVE, level)
+             for e in two])
     ev3 = []
     if genes_res is not None:
         st = genes_res.stats_table() if not genes_res.stats else genes_res.stats
@@ -239,19 +260,19 @@ def gather(out: Path, done: dict[str, Any], genes_res, settings: dict[str, Any],
                 "genes/genes.h5"))
         else:
             ev3.append(_unavailable("gene subset", "no subset analysis", F.ABOVE))
-    f3 = F.finding(3, "Gene expression is redundancy-dominated; a small gene subset "
-                      "captures it",
-                   "Ion-channel gene expression is redundancy-dominated (O > 0, beyond a "
-                   "shuffled-genes null), and a few channel genes separate the neuronal "
-                   "subtypes nearly as well as all of them.", ev3)
-    return [f1, f2, f3]
+        f3 = F.finding(
+            3, "Gene expression is redundancy-dominated; a small gene subset captures it",
+            "Ion-channel gene expression is redundancy-dominated (O > 0, beyond a "
+            "shuffled-genes null), and a few channel genes separate the neuronal subtypes "
+            "nearly as well as all of them.", ev3)
+    return [f for f in (f1, f2, f3) if f is not None]
 
 
 def ensemble_rows(out: Path, per: dict[str, list[str]]) -> dict[str, Any]:
     from hpcneuro.store import read_summary
 
     rows = {}
-    for e in ENSEMBLES:
+    for e in per:
         s = read_summary(str(out / e / "results.h5"))
         rows[e] = {"config": _rel(PAPER / f"{e}.yaml", ROOT), "results": f"{e}/results.h5",
                    "overrides": per[e], "n_samples": int(s["n_samples"]),
@@ -268,23 +289,23 @@ def reproduce(output: str, scale: str = "small", np_: int = 1, data: str | None 
 
     t0 = time.time()
     per, settings = plan(scale, list(overrides or []))
-    files = data_files(data)
+    files = data_files(data) if settings.get("genes") is not False else None
     out = Path(output)
     if out.exists() and not out.is_dir():
         raise UserError(f"-o {out}: exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
-    for name in ("findings.json", "FINDINGS.md"):
+    for name in (FINDINGS_FILE, "FINDINGS.md", SUMMARY):
         check_output(out / name, kind=name, overwrite=True)
-    for e in ENSEMBLES:
+    for e in per:
         rc = simulate(e, out / e, per[e], np_)
         if rc != 0:
             return rc
     done = analyse(out, settings, command)
-    genes_res = genes(out, files, settings, command)
+    genes_res = genes(out, files, settings, command) if files is not None else None
     doc = {"kind": "hpcneuro findings", "format_version": 1, "scale": scale,
            "command": command, "hpcneuro_version": hpcneuro.__version__, "units": "nats",
            "level": 0.95, "bias_correct": True, "settings": settings,
-           "data": {k: str(v) for k, v in files.items()},
+           "data": {k: str(v) for k, v in (files or {}).items()},
            "ensembles": ensemble_rows(out, per),
            "findings": gather(out, done, genes_res, settings),
            "targeted": {f: [{"order": k, "mean": float(r.orders[k].mean),
@@ -295,13 +316,35 @@ def reproduce(output: str, scale: str = "small", np_: int = 1, data: str | None 
                         for f, r in (done.get("targeted") or {}).items()}}
     doc["seconds"] = round(time.time() - t0, 1)
     text = json.dumps(_finite(doc), indent=1, default=_json, allow_nan=False) + "\n"
-    write_text(out / "findings.json", text)
+    write_text(out / FINDINGS_FILE, text)
     doc = json.loads(text)  # FINDINGS.md quotes findings.json itself
     write_text(out / "FINDINGS.md", F.markdown(doc) + "\n")
-    for f in doc["findings"]:
-        print(f"finding {f['id']}: {f['title']}: {f['verdict'].upper()}")
-    print(f"wrote {out / 'findings.json'} and {out / 'FINDINGS.md'} in {doc['seconds']:.0f} s")
+    lines = F.summary(doc)
+    write_text(out / SUMMARY, "\n".join(lines) + "\n")
+    from hpcneuro.report_reproduce import build_reproduce
+
+    page = build_reproduce(out)
+    print(f"wrote {out / FINDINGS_FILE}, {out / 'FINDINGS.md'}, {out / SUMMARY} and {page} "
+          f"in {time.time() - t0:.0f} s")
+    print("\n".join(lines))
     return 0
+
+
+def is_reproduce_folder(folder: Path) -> bool:
+    """Whether ``folder`` holds what ``hpcneuro reproduce -o folder`` writes."""
+    return (Path(folder) / FINDINGS_FILE).is_file()
+
+
+def read_findings(folder: Path) -> dict[str, Any]:
+    """The findings.json document of a reproduce folder (this module writes it)."""
+    path = Path(folder) / FINDINGS_FILE
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path}: not a readable findings.json ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("kind") != "hpcneuro findings":
+        raise UserError(f"{path}: not a findings.json of hpcneuro reproduce")
+    return doc
 
 
 def _finite(x: Any) -> Any:

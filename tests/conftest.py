@@ -160,6 +160,22 @@ def parse_exports(text):
     return exports
 
 
+PATCHSEQ = SHARED_DATA / "patchseq_m1_phys_temp"
+
+
+@pytest.fixture(scope="session")
+def tiny_reproduce(tmp_path_factory):
+    """One ``hpcneuro reproduce --scale tiny --np 2`` folder and its process, shared by
+    test_reproduce and the browser check of its report (about 2 minutes)."""
+    require_mpi()
+    require("the patch-seq data", PATCHSEQ.is_dir(), f"expected at {PATCHSEQ}")
+    out = tmp_path_factory.mktemp("reproduce") / "rep"
+    proc = run_cli("reproduce", "-o", out, "--scale", "tiny", "--np", "2", "--data",
+                   PATCHSEQ, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out, proc
+
+
 @pytest.fixture(scope="session")
 def slurm_env():
     """Environment for Slurm commands talking to the local cluster."""

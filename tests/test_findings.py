@@ -163,3 +163,33 @@ def test_markdown_quotes_every_number_and_verdict():
     for v in (0.0312345, 0.0011111, 0.0312345 - 0.0011111, 0.02, 0.05, 0.01, 0.04):
         assert F.fmt(v) in md
     assert F.fmt(None) == "n/a" and F.fmt(3) == "3" and F.fmt(0.123456) == "0.1235"
+
+
+@pytest.mark.parametrize("b_cis, lean", [
+    ([(-0.01, 0.01), (-0.02, 0.03)], "neutral (every interval contains 0)"),
+    ([(-0.03, -0.01), (-0.05, -0.02)], "synergy-dominated (every interval below 0)"),
+    ([(0.01, 0.03), (0.02, 0.05)], "redundancy-dominated (every interval above 0)"),
+    ([(-0.03, -0.01), (-0.02, 0.03)], "mixed: below 0 at order 3; containing 0 at order 4"),
+])
+def test_summary_lines_follow_from_the_numbers(b_cis, lean):
+    """SUMMARY.txt: the population's parameter-only lean from the control's intervals,
+    then one line per finding with its verdict; an undecided one says why."""
+    r1 = [dict(_row(k, (-0.05, -0.02), d), mean_b_ci=b)
+          for k, d, b in zip((3, 4), ((-0.04, -0.01), (-0.06, -0.03)), b_cis)]
+    r2 = [_row(3, (0.02, 0.05), (-0.01, 0.04)), _row(4, (0.03, 0.09), (0.02, 0.08))]
+    doc = {"units": "nats", "ensembles": {"population": {"n_valid": 42, "n_samples": 99}},
+           "findings": [
+               F.finding(1, "Synergy", "c", [F.comparison_evidence(
+                   "targeted f", r1, F.BELOW, "t.h5", "p.h5", "T", "P")]),
+               F.finding(2, "Redundancy", "c", [F.comparison_evidence(
+                   "modules vs control", r2, F.ABOVE, "m.h5", "c.h5", "M", "C")])]}
+    lines = F.summary(doc)
+    assert len(lines) == 3
+    assert lines[0].startswith("Parameters alone, MCMC population (42 valid of 99 models): "
+                               f"mean O {lean}; order 3 0 [{F.fmt(b_cis[0][0])}, ")
+    assert lines[1].startswith("Finding 1, synergy: HOLDS: targeted f: holds; difference "
+                               "from its control: order 3 0 [-0.04, -0.01], order 4 0 "
+                               "[-0.06, -0.03]")
+    assert lines[2].startswith("Finding 2, redundancy: UNDECIDED: modules vs control: "
+                               "undecided;")
+    assert "contains its reference at order 3: too few models to decide" in lines[2]

@@ -85,3 +85,47 @@ def test_the_harness_catches_broken_pages(tmp_path):
     assert any("nosuchfunction" in e for e in record["errors"])
     with pytest.raises(AssertionError, match="did not render"):
         assert_page_ok(tmp_path / "index.html")
+
+
+def test_report_of_a_reproduce_folder_renders_in_chromium(tiny_reproduce):
+    """hpcneuro reproduce's folder (tiny scale, through the real commands): one page with
+    the findings table, the ensembles side by side, the targeted heatmap, the mixture's
+    components, the genes figures and a link to each ensemble's own run report."""
+    from hpcneuro import findings as F
+
+    out, _ = tiny_reproduce
+    proc = run_cli("report", out)   # rebuilt by the command (reproduce built it too)
+    assert proc.returncode == 0, proc.stderr
+    page = out / "report" / "index.html"
+    assert proc.stdout.strip() == str(page)
+    record = assert_page_ok(page)
+    srcs = {src for src, _, _ in record["images"]}
+    assert {"ensembles.png", "targeted.png", "component0.png", "component1.png",
+            "genes_oinfo.png", "genes_subset.png"} <= srcs, srcs
+    text = page.read_text()
+    import json
+
+    doc = json.loads((out / "findings.json").read_text())
+    for f in doc["findings"]:   # the findings table quotes findings.json's numbers
+        assert f"{f['id']}. {f['title']}: {f['verdict'].upper()}" in text
+        for e in f["evidence"]:
+            for o in e.get("orders", []):
+                if e["kind"] == "comparison":
+                    assert F.fmt(o["diff"]) in text and F.fmt(o["mean_a"]) in text
+    for line in (out / "SUMMARY.txt").read_text().splitlines():
+        assert line.replace("'", "&#x27;") in text
+    assert "Grey band: the independent control" in text
+    for name in ("population", "control", "modules", "subclusters"):
+        # the run pages themselves are checked in Chromium by the tests above
+        assert f'href="../{name}/report/index.html"' in text
+        assert (out / name / "report" / "index.html").is_file()
+    assert 'href="ensembles/index.html"' in text
+    assert_page_ok(out / "report" / "ensembles" / "index.html")
+    # the components table: each component's valid count from RESULTS.h5
+    from hpcneuro.store import ResultsStore
+
+    with ResultsStore.read(out / "subclusters" / "results.h5") as f:
+        comp, valid = f.column("component"), f.valid_models()
+    for c in (0, 1):
+        assert re.search(rf"<td>{c}</td><td>0.5</td><td>{int((comp == c).sum())}</td>"
+                         rf"<td>\d+</td><td>{int((valid & (comp == c)).sum())}</td>", text)

@@ -7,10 +7,8 @@ import json
 
 import pytest
 
-from conftest import SHARED_DATA, require, run_cli
+from conftest import PATCHSEQ, run_cli
 from hpcneuro import findings as F
-
-PATCHSEQ = SHARED_DATA / "patchseq_m1_phys_temp"
 
 
 def _numbers_quoted(md: str, evidence: dict) -> list[str]:
@@ -31,12 +29,8 @@ def _numbers_quoted(md: str, evidence: dict) -> list[str]:
 
 
 @pytest.mark.requires_mpi
-def test_reproduce_tiny_end_to_end_and_resume(tmp_path):
-    require("the patch-seq data", PATCHSEQ.is_dir(), f"expected at {PATCHSEQ}")
-    out = tmp_path / "rep"
-    proc = run_cli("reproduce", "-o", out, "--scale", "tiny", "--np", "2", "--data",
-                   PATCHSEQ, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+def test_reproduce_tiny_end_to_end_and_resume(tiny_reproduce):
+    out, proc = tiny_reproduce
     doc = json.loads((out / "findings.json").read_text())
     md = (out / "FINDINGS.md").read_text()
     assert doc["kind"] == "hpcneuro findings" and doc["scale"] == "tiny"
@@ -66,7 +60,8 @@ def test_reproduce_tiny_end_to_end_and_resume(tmp_path):
                     assert o["n_boot" if e["kind"] == "comparison" else "n_cells"] > 0
             assert not _numbers_quoted(md, e), _numbers_quoted(md, e)
             assert f"### {e['name']}: {e['verdict']}" in md
-    assert "finding 1:" in proc.stdout and "finding 3:" in proc.stdout
+    _assert_summary(out, doc, proc.stdout, 4)
+    assert (out / "report" / "index.html").is_file()
 
     # rerun on the same folder: every simulation is complete, nothing is simulated again,
     # and the findings are the same numbers
@@ -77,6 +72,54 @@ def test_reproduce_tiny_end_to_end_and_resume(tmp_path):
     assert again.stderr.count("finished 0 samples") == 4
     doc2 = json.loads((out / "findings.json").read_text())
     assert doc2["findings"] == doc["findings"]
+
+
+def _assert_summary(out, doc, stdout, n_lines):
+    """SUMMARY.txt is findings.summary of findings.json, printed last; its words follow
+    from the numbers (verdicts, and the parameter-only lean from each order's interval)."""
+    lines = (out / "SUMMARY.txt").read_text().splitlines()
+    assert lines == F.summary(doc) and len(lines) == n_lines
+    assert stdout.rstrip().splitlines()[-n_lines:] == lines
+    f1 = doc["findings"][0]["evidence"][0]["orders"]
+    sides = [F.side(*o["mean_b_ci"]) for o in f1]
+    assert F.lean(sides, [o["order"] for o in f1]) in lines[0]
+    assert f"{F.fmt(f1[0]['mean_b'])} [{F.fmt(f1[0]['mean_b_ci'][0])}, " in lines[0]
+    for line, f in zip(lines[1:], doc["findings"]):
+        assert line.startswith(f"Finding {f['id']}, ") and f": {f['verdict'].upper()}: " in line
+        for e in f["evidence"]:
+            assert f"{e['name']}: {e['verdict']}" in line
+            if e["verdict"] == F.UNDECIDED and e["kind"] == "comparison":
+                assert "too few models to decide" in line
+
+
+@pytest.mark.requires_mpi
+def test_demo_scale_tells_the_short_story(tmp_path):
+    """--scale demo (make demo), shrunk further: the population, control and modules only,
+    no genes (no --data needed), findings 1 and 2, a three-line summary, the report."""
+    out = tmp_path / "demo"
+    shrink = ["population:sampling.n_chains=8", "population:sampling.n_steps=10",
+              "population:sampling.burn_in=0", "control:sampling.n_samples=100",
+              "modules:sampling.n_samples=100"]
+    proc = run_cli("reproduce", "-o", out, "--scale", "demo", "--np", "2",
+                   "--data", tmp_path / "nowhere",   # not read: the demo runs no genes
+                   *[a for s in shrink for a in ("--set", s)], timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads((out / "findings.json").read_text())
+    assert doc["scale"] == "demo" and list(doc["ensembles"]) == ["population", "control",
+                                                                   "modules"]
+    assert doc["ensembles"]["modules"]["n_samples"] == 100
+    assert not (out / "subclusters").exists() and not (out / "genes").exists()
+    assert [f["id"] for f in doc["findings"]] == [1, 2]
+    assert [e["name"] for e in doc["findings"][1]["evidence"]] == [
+        "modules vs independent control"]
+    for f in doc["findings"]:
+        assert f["verdict"] == F.combine(e["verdict"] for e in f["evidence"])
+    _assert_summary(out, doc, proc.stdout, 3)
+    page = (out / "report" / "index.html").read_text()
+    for name in doc["ensembles"]:
+        assert f'href="../{name}/report/index.html"' in page
+        assert (out / name / "report" / "index.html").is_file()
+    assert "Subclusters" not in page and "<h2>Genes</h2>" not in page
 
 
 def test_reproduce_refuses_bad_input_in_one_line(tmp_path):

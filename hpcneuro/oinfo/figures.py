@@ -168,13 +168,25 @@ def ensemble_names(paths: Sequence[Path]) -> list[str]:
     return names if len(set(names)) == len(names) else [str(p) for p in paths]
 
 
-def plot_ensembles(results: dict[str, OInfoResult], path: Path) -> None:
-    """Mean O per order with its bootstrap interval, one line per ensemble."""
+def plot_ensembles(results: dict[str, OInfoResult], path: Path,
+                   control: str | None = None) -> None:
+    """Mean O per order with its bootstrap interval, one line per ensemble; ``control``
+    (one of the names) is drawn as the band instead (module docstring's convention)."""
     from hpcneuro.report import pyplot, save_figure
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.8))
     ax.axhline(0, color="k", lw=0.8)
+    if control is not None:
+        c = results[control]
+        ks = sorted(c.orders)
+        ci = [c.orders[k].mean_ci for k in ks]
+        if all(v is not None for v in ci):
+            lo, hi = np.array(ci).T
+            ax.fill_between(ks, lo, hi, color="0.6", alpha=0.35,
+                            label=f"{control} interval")
+        ax.plot(ks, [c.orders[k].mean for k in ks], "--", color="0.4", lw=1, label=control)
+        results = {n: r for n, r in results.items() if n != control}
     n = len(results)
     for i, (name, r) in enumerate(results.items()):
         orders = sorted(r.orders)
