@@ -45,10 +45,10 @@ RULES = {
        "population) and the interval of its difference from the parameter-only analysis "
        "of the same models (the control) both lie below 0: holds at every order -> holds; "
        "either above 0 at any order -> does not hold; otherwise undecided.",
-    2: "For the modules and the subclusters ensembles (valid models, parameters only), "
-       "per order, the ensemble's mean-O interval and the interval of its difference "
-       "from the independent control's valid models both lie above 0: holds for both "
-       "ensembles at every order -> holds; below 0 anywhere -> does not hold; otherwise "
+    2: "For each of the modules and subclusters ensembles that was run (the demo runs "
+       "modules only; valid models, parameters only), per order, the ensemble's mean-O "
+       "interval and the interval of its difference from the independent control's valid "
+       "models both lie above 0: holds for every ensemble run at every order -> holds; below 0 anywhere -> does not hold; otherwise "
        "undecided.",
     3: "Per order, the pooled cells' mean-O interval lies above 0 and above the "
        "shuffled-genes null's range; and the smallest gene subset reaching 90% of the "
