@@ -156,9 +156,11 @@ def _heap_push(keys, idx, n, m, key, cand, top):
 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "arcp"})
-def _log_prod_diag_blocked(DP, B, d, v, inv, e):
-    """log( e * prod_{j<d} (DP[d,j] + B[d,v,j]^2 * inv) ) when the plain product
-    (walk_unit) exceeds 1e300: one that cannot overflow.
+def _log_prod_diag_blocked(DP, B, d, v, inv, e, dm2):
+    """log( dm2 * e * prod_{j<d} (DP[d,j] + B[d,v,j]^2 * inv) ) when the plain
+    product (walk_unit) is not within [1e-300, 1e300): one that cannot overflow.
+    (log(dm2) is taken here, not in walk_unit, where LLVM would hoist it out of
+    the loop over children and take it for every node.)
 
     Four accumulators break the multiply dependency chain. Every factor lies
     in [1, 1/MIN_EIGENVALUE] (inputs.py), so a block of 32 factors is finite unless the
@@ -192,13 +194,11 @@ def _log_prod_diag_blocked(DP, B, d, v, inv, e):
         else:
             acc += math.log(a0) + math.log(a1) + math.log(a2) + math.log(a3)
         j0 = j1
-    return acc + math.log(prod)
+    return acc + math.log(prod) + math.log(dm2)
 
 
 #: multiplets of one order whose logarithms are deferred and taken together (_flush)
 LOG_BATCH = 512
-#: products at or above this smallest normal float64 go to _fast_log
-_TINY = 2.2250738585072014e-308
 _MAG = 0x7FFFFFFFFFFFFFFF
 
 
@@ -345,7 +345,8 @@ def walk_unit(R, prefix, lo, hi, shallow, min_order, max_order, offset, scale,
     idx = np.zeros(K + 1, np.int64)   # elements of S
     cur = np.zeros(K + 1, np.int64)   # next child to descend into, per depth
     end = np.zeros(K + 1, np.int64)
-    tmp = np.zeros(n)                 # e prod diag P' of the children (or -log of it)
+    tmp = np.zeros(n)                 # e prod diag P' of the children (-1: see tml)
+    tml = np.zeros(n)                 # its logarithm, where it is outside [1e-300, 1e300)
     syn_thr = np.full(K + 1, np.inf if top == 0 else 0.0)
     red_thr = np.full(K + 1, np.inf if top == 0 else 0.0)
     # deferred logarithms, per order: product and O's additive part per multiplet,
@@ -411,10 +412,11 @@ def walk_unit(R, prefix, lo, hi, shallow, min_order, max_order, offset, scale,
                     prod = dm2 * e
                     for j in range(dq):
                         prod *= DP[d, j] + B[d, v, j] * B[d, v, j] * inv
-                    if prod < 1e300:
+                    if prod < 1e300 and prod >= 1e-300:
                         tmp[v] = prod
                     else:
-                        tmp[v] = -(math.log(dm2) + _log_prod_diag_blocked(DP, B, d, v, inv, e))
+                        tmp[v] = -1.0
+                        tml[v] = _log_prod_diag_blocked(DP, B, d, v, inv, e, dm2)
             if d + 1 >= min_order:
                 # the logarithms are deferred: each product goes to its order's
                 # batch; only a product that may pass a heap's threshold is marked
@@ -430,14 +432,14 @@ def walk_unit(R, prefix, lo, hi, shallow, min_order, max_order, offset, scale,
                 nc = NC[m]
                 for v in range(elo, ehi):
                     x = tmp[v]
-                    if x >= _TINY:
+                    if x > 0.0:
                         PB[m, f] = x
                         BB[m, f] = base
                         mark = x >= ps or x <= pr
                     else:
-                        # overflow (-log of the product) or a subnormal product: exact
+                        # a product outside [1e-300, 1e300): its logarithm, taken exactly
                         PB[m, f] = 1.0
-                        BB[m, f] = base - 0.5 * (-x if x < 0.0 else math.log(x))
+                        BB[m, f] = base - 0.5 * tml[v]
                         mark = True
                     if mark:
                         CP[m, nc] = f
@@ -512,10 +514,11 @@ def walk_unit(R, prefix, lo, hi, shallow, min_order, max_order, offset, scale,
                     bn = B[d, w, j] - c * B[d, v, j]
                     B[d + 1, w, j] = bn
                     prod *= DP[d + 1, j] + bn * bn * iw
-                if prod < 1e300:
+                if prod < 1e300 and prod >= 1e-300:
                     tmp[w] = prod
                 else:
-                    tmp[w] = -(math.log(dm2) + _log_prod_diag_blocked(DP, B, d + 1, w, iw, ew))
+                    tmp[w] = -1.0
+                    tml[w] = _log_prod_diag_blocked(DP, B, d + 1, w, iw, ew, dm2)
             else:
                 for j in range(dp):
                     B[d + 1, w, j] = B[d, w, j] - c * B[d, v, j]
