@@ -24,13 +24,23 @@ O(k) by one partial-regression step (c = Cov(v, u | S) / e_u). The conditional
 covariances Cov(w, x | S) among the candidates are carried too and updated by
 the same Schur step, Cov(w, x | S+u) = Cov(w, x | S) - c_w Cov(u, x | S), which
 is O(1) per grandchild instead of a fresh O(k) dot product per candidate. A
-node therefore costs O(k) flops and a single logarithm:
+node therefore costs O(k) flops and a single logarithm (deferred, see below):
 
     O(S+v) = -log det R_S - 1/2 log( e * prod_j (P_jj + beta_j^2 / e) )
            = -LS - 1/2 log( DM^2 * e * prod_j (...) )
 
 with det R_S = DM * exp(LS) carried as a product (DM renormalised into LS only
 below DET_RENORM), so a descent takes no logarithm of its own.
+
+The logarithm is not taken where the product is: a scalar libm call waits on
+the product feeding it and cost about 15 ns of the ~42 ns a multiplet took.
+Each product goes, with O's additive part, to a batch of LOG_BATCH per order;
+_flush takes the batch's logarithms with a branch-free polynomial (_fast_log)
+in one loop that LLVM vectorises, folding count, sums, min, max and signs in
+the same pass. The top-K heaps need O only for the few multiplets that can
+enter them: their thresholds are turned into bounds on the product (one exp
+per threshold change), and only products past a bound are marked, with their
+tuple, for the exact test in _flush.
 
 What a walk covers is a work unit (plan.py); per-order accumulators and top-K
 heaps are updated in place and merged by engine.py. All functions are compiled
@@ -312,19 +322,24 @@ def walk_unit(R, prefix, lo, hi, shallow, min_order, max_order, offset, scale,
 
     Structure (profiled, issue 14): a node is entered once; the products of
     its children S+v are taken inside the loop that descends into it (each
-    child's new coefficients are used as they are written), their statistics
-    are folded in one tight loop whose accumulators live in registers, then
-    the walk descends into each child that has children. Everything is in
-    this one function: a call to another numba function with array arguments
-    costs NRT reference-count atomics per array (about 10 ns per call here),
-    and numba's min(), max() and int() compile to calls too (five per
-    multiplet), so the fold uses comparisons. Products over j run over whole
-    4-lane vectors (B is 0 and DP is 1 in the padding lanes, exact factors of
-    1). Against the previous kernel (fresh dot product per candidate, one
-    logarithm per descent) values differ by rounding only (<= 4e-14 relative
-    on sums and top-K keys at N = 26); each multiplet's value depends only on
-    its work unit, which does not depend on the number of workers, so results
-    stay identical for any number of workers.
+    child's new coefficients are used as they are written), then appended to
+    their order's log batch (module docstring), then the walk descends into
+    each child that has children. Apart from _flush, once per LOG_BATCH
+    multiplets of an order, everything is in this one function: a call to
+    another numba function with array arguments costs NRT reference-count
+    atomics per array (about 10 ns per call here). Products over j run over
+    whole 4-lane vectors (B is 0 and DP is 1 in the padding lanes, exact
+    factors of 1). No logarithm may sit in a branch of the per-multiplet
+    loops, nor in a per-node loop on a loop-invariant argument: LLVM
+    speculates or hoists fast-math logarithms (that cost a libm call per node
+    before log(dm2) moved into _log_prod_diag_blocked). Values differ from a
+    libm logarithm per multiplet by rounding only (<= 4e-14 relative on sums
+    at N = 22, <= 4e-16 on top-K keys at N = 26, same counts, histograms and
+    top-K tuples); sums are folded per batch in a vectorised order that
+    depends only on the work unit, which does not depend on the number of
+    workers, so results stay identical for any number of workers. scale must
+    be > 0 (nats or bits), for the product bounds of the heap thresholds.
+    The tail of every batch is flushed before returning.
     """
     n = R.shape[0]
     K = max_order
