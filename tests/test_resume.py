@@ -67,6 +67,16 @@ def rank_pids(output) -> list[int]:
     return pids
 
 
+def wait_until_ranks_gone(output, timeout: float = 60.0) -> None:
+    """Wait until the SIGKILLed ranks have exited: proc.wait() waits for mpiexec only,
+    and a rank that the kernel has not reaped yet still holds the campaign lock (a
+    rerun would rightly be refused as a second writer)."""
+    deadline = time.monotonic() + timeout
+    while rank_pids(output):
+        assert time.monotonic() < deadline, f"ranks still alive: {rank_pids(output)}"
+        time.sleep(0.05)
+
+
 @pytest.mark.parametrize("how", ["SIGTERM to mpiexec", "SIGTERM to every rank",
                                  "SIGUSR1 to every rank"])
 def test_warning_signal_stops_cleanly_and_a_rerun_completes(campaign, tmp_path, how):
@@ -109,6 +119,7 @@ def test_sigkill_at_random_moments_loses_nothing_finished(campaign, tmp_path):
             time.sleep(rng.uniform(0.0, 1.5))
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
+        wait_until_ranks_gone(output)
         if not output.exists():  # killed before the file was complete: nothing to keep
             # at most the file under construction, under its temporary name, and the
             # campaign lock's file, whose lock died with its holder
@@ -263,6 +274,7 @@ def test_mcmc_sigkill_at_random_moments_then_resume_on_one_rank(mcmc_campaign, t
         time.sleep(rng.uniform(0.0, 1.5))
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
+        wait_until_ranks_gone(output)
         n = written_prefixes(output)  # always readable, chains written step by step
         assert n.sum() >= done_before
         with h5py.File(output, "r") as f, h5py.File(reference, "r") as ref:
