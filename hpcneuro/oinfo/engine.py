@@ -22,7 +22,6 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from ..errors import EnvironmentProblem, UserError
-from .kernel import walk_unit
 from .plan import Unit, unit_count
 
 log = logging.getLogger(__name__)
@@ -79,6 +78,8 @@ class Partial:
 
 def _run_unit(R: np.ndarray, unit: Unit, cfg: dict) -> Partial:
     """Run one work unit with fresh accumulators (executed on workers)."""
+    from .kernel import walk_unit  # numba: imported where a unit runs (tiny.py never does)
+
     K = cfg["max_order"]
     top = cfg["top"]
     nb = cfg["nbins"]

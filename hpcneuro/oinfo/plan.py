@@ -12,7 +12,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
 
 def _comb_table(n: int) -> np.ndarray:
@@ -116,25 +115,34 @@ def unit_count(unit: Unit, n: int, order: int) -> int:
     return sum(math.comb(n - 1 - v, order - p - 1) for v in range(unit.lo, unit.hi))
 
 
-@njit(cache=True, nogil=True)
 def _combinations(n: int, k: int) -> np.ndarray:
-    """All k-subsets of range(n) in lexicographic order, (C(n, k), k) int64."""
-    total = 1
-    for i in range(k):
-        total = total * (n - i) // (i + 1)
-    out = np.empty((total, k), np.int64)
-    c = np.arange(k)
-    for r in range(total):
-        for q in range(k):
-            out[r, q] = c[q]
-        i = k - 1
-        while i >= 0 and c[i] == n - k + i:
-            i -= 1
-        if i < 0:
-            break
-        c[i] += 1
-        for j in range(i + 1, k):
-            c[j] = c[j - 1] + 1
+    """All k-subsets of range(n) in lexicographic order, (C(n, k), k) int64.
+
+    Built column by column in numpy, not numba: plan.py is on the path of every
+    job, and a tiny one (tiny.py) must not pay for numba's import. Each row of
+    the first q columns is repeated once per admissible value of column q,
+    which keeps lexicographic order.
+    """
+    if k == 0:
+        return np.zeros((1, 0), np.int64)
+    if k > n:
+        return np.zeros((0, k), np.int64)
+    vals = [np.arange(n - k + 1, dtype=np.int64)]  # column q of every (q+1)-prefix
+    parents = []                                    # row of its q-prefix
+    for q in range(1, k):
+        last = vals[-1]
+        counts = (n - k + q) - last                 # values last+1 .. n-k+q
+        par = np.repeat(np.arange(len(last), dtype=np.int64), counts)
+        starts = np.cumsum(counts) - counts
+        within = np.arange(len(par), dtype=np.int64) - starts[par]
+        vals.append(last[par] + 1 + within)
+        parents.append(par)
+    out = np.empty((len(vals[-1]), k), np.int64)
+    row = np.arange(len(vals[-1]), dtype=np.int64)
+    for q in range(k - 1, -1, -1):
+        out[:, q] = vals[q][row]
+        if q:
+            row = parents[q - 1][row]
     return out
 
 

@@ -16,10 +16,8 @@ from typing import Any, Iterable
 import numpy as np
 
 from ..errors import UserError
-from .engine import _engine
 from .estimators import correlation_matrix
 from .plan import Unit
-from .reference import oinfo_sets
 from .result import OrderStats
 
 #: histogram bins per order (plus one underflow and one overflow bin)
@@ -28,6 +26,14 @@ HIST_BINS = 64
 PILOT_SIZE = 256
 #: the pilot's generator is seeded with seed + this, apart from bootstrap/permutations
 PILOT_SEED_OFFSET = 7919
+
+
+def oinfo_sets(R: np.ndarray, sets: np.ndarray) -> np.ndarray:
+    """reference.oinfo_sets (numba), imported on first use: a tiny job passes
+    tiny.oinfo_sets_np as `evaluate` instead and never imports numba."""
+    from .reference import oinfo_sets as numba_oinfo_sets
+
+    return numba_oinfo_sets(R, sets)
 
 
 @dataclass(frozen=True)
@@ -46,13 +52,15 @@ class ReportedRows:
 
 
 def hist_ranges(R: np.ndarray, orders: Iterable[int], perm_root: tuple[int, ...],
-                offset: np.ndarray, scale: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+                offset: np.ndarray, scale: float, seed: int,
+                evaluate=oinfo_sets) -> tuple[np.ndarray, np.ndarray]:
     """Fixed histogram range per order, from a pilot sample drawn before the run.
 
     R: (N, N) kernel-space correlation. Returns (lo, inv_w), each
     (max_order+1,): bin b of order k starts at lo[k] + b / inv_w[k]. The range
     is the pilot's [min, max] widened by half its span on each side; values
     outside land in the under/overflow bins. Seeded: worker-independent.
+    evaluate: (R, sets) -> (M, 3) plug-in (O, TC, DTC), oinfo_sets by default.
     """
     n = R.shape[0]
     K = max(orders)
@@ -66,7 +74,7 @@ def hist_ranges(R: np.ndarray, orders: Iterable[int], perm_root: tuple[int, ...]
         if perm_root:
             pick = np.column_stack([np.full(PILOT_SIZE, perm_root[0]), pick])
         sets = np.ascontiguousarray(np.sort(pick, axis=1))
-        o = (oinfo_sets(R, sets)[:, 0] + offset[k]) * scale
+        o = (evaluate(R, sets)[:, 0] + offset[k]) * scale
         a, b = float(o.min()), float(o.max())
         span = max(b - a, 1e-9 * max(1.0, abs(a)), 1e-12)
         a -= 0.5 * span
@@ -82,7 +90,7 @@ def hist_edges(lo: float, inv_w: float) -> np.ndarray:
 
 
 def add_gradient(Rp: np.ndarray, rows: dict[int, ReportedRows], stats: dict[int, OrderStats],
-                 offset: np.ndarray, scale: float) -> None:
+                 offset: np.ndarray, scale: float, evaluate=oinfo_sets) -> None:
     """Gradient O-information O(X) - O(X without member i): (M, k) per order.
 
     Column q follows column q of the result's multiplets (sorted original indices).
@@ -91,10 +99,10 @@ def add_gradient(Rp: np.ndarray, rows: dict[int, ReportedRows], stats: dict[int,
         sets = rr.sets
         g = np.zeros((len(sets), k))
         if len(sets):
-            full = (oinfo_sets(Rp, sets)[:, 0] + offset[k]) * scale
+            full = (evaluate(Rp, sets)[:, 0] + offset[k]) * scale
             for q in range(k):
                 sub = np.ascontiguousarray(np.delete(sets, q, axis=1))
-                g[:, q] = full - (oinfo_sets(Rp, sub)[:, 0] + offset[k - 1]) * scale
+                g[:, q] = full - (evaluate(Rp, sub)[:, 0] + offset[k - 1]) * scale
             g = np.take_along_axis(g, rr.colorder, axis=1)
         stats[k].gradient = g
 
@@ -122,6 +130,8 @@ def add_bootstrap(xs: np.ndarray | None, perm: list[int], rows: dict[int, Report
     Per-order means need the whole enumeration again (stats only, no top-K,
     no histogram); reported multiplets are evaluated directly.
     """
+    from .engine import _engine
+
     if xs is None:
         raise UserError("bootstrap needs the table in memory; this table was streamed "
                         "from HDF5 (select fewer columns/rows, or drop --bootstrap)")
