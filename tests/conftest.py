@@ -19,6 +19,20 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 SLURM_SCRIPT = ROOT / "scripts" / "local-slurm.sh"
 
 
+# --- the O-information engine under test --------------------------------------------
+
+@pytest.fixture(autouse=True)
+def _kernel_for_in_process_oinfo(monkeypatch):
+    """In-process tests run the numba kernel even on tiny jobs, which users' jobs of
+    that size never reach (hpcneuro/oinfo/tiny.py): they test the kernel, its exact
+    merges and its Dask paths on small data. tests/test_oinfo_tiny.py holds the tiny
+    path to the kernel (setting the threshold back); commands run by run_cli
+    (subprocesses) take the tiny path as users do."""
+    from hpcneuro.oinfo import tiny
+
+    monkeypatch.setattr(tiny, "TINY_JOB_MULTIPLETS", -1)
+
+
 # --- the one skip policy: a missing MPI or Slurm skips locally, FAILS on CI ------------
 
 #: CI has every component (MPI, the local Slurm): nothing may skip there

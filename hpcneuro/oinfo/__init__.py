@@ -5,6 +5,7 @@
 - estimators: copula scores, correlation matrix, entropy-bias offsets;
 - reference: slogdet reference and direct Cholesky of given multiplets;
 - kernel: the numba depth-first walk over one work unit;
+- tiny: jobs of a few thousand multiplets in numpy (no numba import);
 - plan: work units with closed-form sizes, worker-independent;
 - engine: threads / Dask submission, exact merges, open_client (Dask clusters);
 - inputs: checks of options and data, degenerate columns;
@@ -26,19 +27,29 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import UserError
-from .engine import (SMALL_JOB_COST, TASKS_PER_WORKER, Partial, _engine, load_slurm_defaults,
-                     open_client)
 from .estimators import (LN2, bias_offsets, copula_normalize, correlation_matrix,
                          entropy_bias, sinfo_offsets)
 from .inputs import (MAX_MULTIPLETS, MIN_EIGENVALUE, check_conditioning, check_job_size,
                      check_options, check_search, check_sizes,
                      drop_degenerate, normalize_streamed, validate)
-from .kernel import kernel_oinfo, walk_unit
 from .plan import Unit, combinations_lex, count_multiplets, plan_units, unit_count
-from .reference import oinfo_sets, reference_oinfo
 from .result import STORE_ALL_MAX, OInfoResult, OrderResult, OrderStats
 from .stats import (HIST_BINS, ReportedRows, add_bootstrap, add_gradient, add_permutations,
-                    bh_fdr, hist_edges, hist_ranges)
+                    bh_fdr, hist_edges, hist_ranges, oinfo_sets)
+
+# numba (kernel, reference) and Dask (engine's clients) are imported on first use, so
+# that a tiny job (tiny.py) never pays for them: these names resolve in __getattr__
+_LAZY = {"kernel_oinfo": "kernel", "walk_unit": "kernel", "reference_oinfo": "reference",
+         "SMALL_JOB_COST": "engine", "TASKS_PER_WORKER": "engine", "Partial": "engine",
+         "_engine": "engine", "load_slurm_defaults": "engine", "open_client": "engine"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "compute_oinfo", "OInfoResult", "OrderResult", "OrderStats", "open_client",
@@ -76,7 +87,10 @@ def compute_oinfo(data: Any, names: Sequence[str], min_order: int = 3,
     scheduler: "none" | "local" | "slurm" | "tcp://host:port", or pass client.
     "local" runs small jobs (below SMALL_JOB_COST) in-process; results are
     identical either way. n_workers: single-threaded workers (threads for
-    "none", see open_client for the others; default: cores).
+    "none", see open_client for the others; default: cores). Exhaustive jobs
+    of at most tiny.TINY_JOB_MULTIPLETS multiplets without bootstrap or
+    permutations run in numpy in-process (tiny.py), whatever the scheduler:
+    values within rounding (1e-12 relative) of the kernel's.
     Orders with at most store_all_max multiplets are stored completely.
     Constant and duplicated columns are dropped with a logged warning.
     n_units: number of work units (default: from the problem size only, so
@@ -137,22 +151,41 @@ def compute_oinfo(data: Any, names: Sequence[str], min_order: int = 3,
                                   store_all_max=int(store_all_max), bootstrap=0,
                                   permutations=0, ci_level=float(ci), seed=int(seed)),
                              bias_correct)
-    hist_lo, hist_inv_w = hist_ranges(Rp, orders, root, offset, scale, seed)
+    from . import tiny
+
+    # a pure function of the job: never of the scheduler, the workers or timing
+    n_multiplets = sum(count_multiplets(n, k, target is not None) for k in orders)
+    is_tiny = (not bootstrap and not permutations
+               and n_multiplets <= tiny.TINY_JOB_MULTIPLETS)
+    evaluate = tiny.oinfo_sets_np if is_tiny else oinfo_sets
+    hist_lo, hist_inv_w = hist_ranges(Rp, orders, root, offset, scale, seed, evaluate)
     stored = tuple(k for k in orders if count_multiplets(n, k, target is not None) <= store_all_max)
     cfg = dict(min_order=min_order, max_order=max_order, offset=offset, scale=scale,
                hist_lo=hist_lo, hist_inv_w=hist_inv_w, top=int(top), nbins=HIST_BINS,
                stored=stored)
     units_ = plan_units(n, max_order, root, n_units)
 
-    work = sum(u.cost for u in units_) * (1 + int(bootstrap))
-    if client is None and scheduler == "local" and work < SMALL_JOB_COST:
-        log.info("small job (%.2g cost units): running in-process threads instead of a "
-                 "LocalCluster", work)
-        scheduler = "none"
+    if is_tiny:
+        log.info("tiny job (%d multiplets): numpy, in-process, no cluster", n_multiplets)
+        ctx = contextlib.nullcontext(None)
+    else:
+        from . import engine
+
+        # hpcneuro.oinfo.SMALL_JOB_COST, when set on this package, wins (tests set it)
+        small_cost = globals().get("SMALL_JOB_COST", engine.SMALL_JOB_COST)
+        work = sum(u.cost for u in units_) * (1 + int(bootstrap))
+        if client is None and scheduler == "local" and work < small_cost:
+            log.info("small job (%.2g cost units): running in-process threads instead of a "
+                     "LocalCluster", work)
+            scheduler = "none"
+        ctx = (contextlib.nullcontext(client) if client is not None
+               else engine.open_client(scheduler, n_workers))
     cfg["threads"] = n_workers or os.cpu_count() or 1
-    ctx = contextlib.nullcontext(client) if client is not None else open_client(scheduler, n_workers)
     with ctx as cl:
-        part = _engine(Rp, units_, cfg, cl, progress)
+        if is_tiny:
+            part = tiny.tiny_engine(Rp, root, cfg)
+        else:
+            part = engine._engine(Rp, units_, cfg, cl, progress)
         t_engine = time.perf_counter() - t0
 
         soff = sinfo_offsets(max_order, n_samples, bias_correct)
@@ -161,10 +194,10 @@ def compute_oinfo(data: Any, names: Sequence[str], min_order: int = 3,
         for k in orders:
             res_orders[k], rows[k] = _order_result(
                 k, part, Rp, np.array(perm), root, k in stored, offset[k], soff[k], scale,
-                hist_edges(hist_lo[k], hist_inv_w[k]))
+                hist_edges(hist_lo[k], hist_inv_w[k]), evaluate)
         stats = {k: r.stats for k, r in res_orders.items()}
         if gradient:
-            add_gradient(Rp, rows, stats, offset, scale)
+            add_gradient(Rp, rows, stats, offset, scale, evaluate)
         rng = np.random.default_rng(seed)
         if bootstrap:
             add_bootstrap(xs, perm, rows, stats, units_, cfg, cl, int(bootstrap), rng, ci,
@@ -182,13 +215,15 @@ def compute_oinfo(data: Any, names: Sequence[str], min_order: int = 3,
     return OInfoResult(variables=list(names), orders=res_orders, attrs=attrs, dropped=dropped)
 
 
-def _order_result(k: int, part: Partial, Rp: np.ndarray, perm: np.ndarray,
+def _order_result(k: int, part: Any, Rp: np.ndarray, perm: np.ndarray,
                   root: tuple[int, ...], complete: bool, offset: float, soff: float,
-                  scale: float, edges: np.ndarray) -> tuple[OrderResult, ReportedRows]:
+                  scale: float, edges: np.ndarray,
+                  evaluate=oinfo_sets) -> tuple[OrderResult, ReportedRows]:
     """One order's result from the merged accumulators, and its rows in kernel space.
 
     perm: (N,) original column of each kernel column. offset/soff: bias
     corrections of O and of S = TC + DTC for order k (nats); scale: 1 or 1/ln 2.
+    part: engine.Partial; evaluate: the job's (R, sets) -> (M, 3) evaluator.
     """
     cnt = int(part.icount[k, 0])
     mean = math.fsum(s[k] for s in part.sums) / cnt
@@ -201,7 +236,7 @@ def _order_result(k: int, part: Partial, Rp: np.ndarray, perm: np.ndarray,
         o_plugin = o / scale - offset
     else:
         sets = np.concatenate([part.syn_idx[k], part.red_idx[k]]).astype(np.int64)
-        vals = oinfo_sets(Rp, sets) if len(sets) else np.zeros((0, 3))
+        vals = evaluate(Rp, sets) if len(sets) else np.zeros((0, 3))
         o_plugin, tc_plugin = vals[:, 0], vals[:, 1]
         o = (o_plugin + offset) * scale
     # TC + DTC is bias-corrected by soff, TC - DTC (= O) by offset
@@ -237,6 +272,8 @@ def _search_oinfo(Rp, names, dropped, orders, sparams, top, offset, scale, n_sam
     # "local" runs in-process threads unless a client is given (results are identical)
     if client is None and scheduler == "local":
         scheduler = "none"
+    from .engine import open_client
+
     ctx = contextlib.nullcontext(client) if client is not None else open_client(scheduler, n_workers)
     soff = sinfo_offsets(max(orders), n_samples, bias_correct)
     with ctx as cl:
