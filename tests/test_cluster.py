@@ -106,7 +106,8 @@ SLURM_RUN = """
 import sys
 import numpy as np
 from hpcneuro.oinfo import open_client
-from hpcneuro.oinfo import compute_oinfo
+from hpcneuro.oinfo import compute_oinfo, tiny
+tiny.TINY_JOB_MULTIPLETS = -1  # the kernel on a Slurm worker: a tiny job never uses a cluster
 x = np.random.default_rng(0).normal(size=(300, 9)) @ np.random.default_rng(1).normal(size=(9, 9))
 names = [f"v{i}" for i in range(9)]
 with open_client("slurm", 1, cores=1, processes=1, memory="1GB", wait_timeout=120,
