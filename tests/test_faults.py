@@ -354,17 +354,21 @@ def test_ctrl_c_under_a_local_cluster_prints_no_worker_tracebacks(tmp_path):
         stderr=subprocess.PIPE, text=True, start_new_session=True,
         env=dict(os.environ, PYTHONPATH=str(ROOT)),
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
+    reader.start()
     try:
         deadline = time.time() + 120
-        while time.time() < deadline:  # until the cluster's workers run
-            workers = subprocess.run(["pgrep", "-g", str(proc.pid), "-f", "multiprocessing"],
-                                     capture_output=True, text=True).stdout.split()
-            if len(workers) >= 2:
-                break
-            time.sleep(0.2)
-        time.sleep(2)
+        # until the cluster is up (a Ctrl-C while it starts is ignored, as documented)
+        while time.time() < deadline and not any("cluster of 2 workers up" in ln
+                                                   for ln in lines):
+            assert proc.poll() is None, "".join(lines)
+            time.sleep(0.1)
+        time.sleep(1)  # its first tasks running
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole process group
-        _, err = proc.communicate(timeout=120)
+        proc.wait(timeout=120)
+        reader.join(timeout=30)
+        err = "".join(lines)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

@@ -451,7 +451,11 @@ def _slurm_job_settings(kw: dict[str, Any]) -> dict[str, Any]:
 def _workers_ignore_sigint() -> Iterator[None]:
     """Start worker processes with SIGINT ignored (inherited through exec; Python and
     asyncio leave an ignored SIGINT alone): Ctrl-C then reaches only this process, which
-    closes the cluster, instead of every worker printing its own KeyboardInterrupt."""
+    closes the cluster, instead of every worker printing its own KeyboardInterrupt.
+
+    The price: a Ctrl-C during the few seconds the cluster starts is ignored (the log's
+    "cluster ... up" line says when it is heard again). Blocking SIGINT instead does not
+    work: the spawned workers start with an empty signal mask and then get it."""
     import signal
     import threading
 
@@ -496,9 +500,13 @@ def open_client(scheduler: str = "none", n_workers: int | None = None,
         n = n_workers or os.cpu_count() or 1
         # any free port: several clusters (or users) on one node must not clash on 8787
         kw.setdefault("dashboard_address", ":0")
+        # each worker drops the heartbeat traceback of the cluster's own shutdown
+        kw.setdefault("preload", [f"{__package__}.local_workers"])
         with _workers_ignore_sigint():
             cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, **kw)
         with cluster as cl, Client(cl) as client:
+            log.info("local Dask cluster of %d workers up (dashboard %s); Ctrl-C stops it",
+                     n, cl.dashboard_link)
             yield client
         return
     if scheduler == "slurm":
