@@ -13,6 +13,8 @@ import pytest
 from hpcneuro import oinfo as oi
 from hpcneuro.errors import UserError
 from hpcneuro.oinfo import compute_oinfo, engine, reference_oinfo
+from hpcneuro.oinfo.inputs import check_conditioning
+from hpcneuro.oinfo.plan import Unit
 
 
 def correlated(n: int, t: int, seed: int = 0) -> np.ndarray:
@@ -419,3 +421,68 @@ def test_orders_names_and_options_out_of_range():
     collinear = np.column_stack([x, x[:, 0] + x[:, 1]])
     with pytest.raises(UserError, match="linearly dependent"):
         compute_oinfo(collinear, names_of(6), estimator="gauss")
+
+
+def _exact_oinfo(r: np.ndarray, s: list[int]) -> tuple[float, float]:
+    """O of multiplet s to ~30 digits (mpmath), and the size of the terms that
+    cancel in it (|log det R_S| + 1/2 sum_j |log P_jj|): O = -log det R_S - 1/2
+    sum_j log P_jj, P = R_S^-1, from the float64 matrix taken as exact."""
+    import mpmath
+
+    with mpmath.workdps(30):
+        m = mpmath.matrix(r[np.ix_(s, s)].tolist())
+        ld = mpmath.log(mpmath.det(m))
+        p = m ** -1
+        lp = [mpmath.log(p[j, j]) for j in range(len(s))]
+        return float(-ld - mpmath.fsum(lp) / 2), float(abs(ld) + mpmath.fsum(lp) / 2)
+
+
+def test_products_beyond_1e300_take_the_overflow_path_and_stay_exact():
+    """Near-duplicate pairs at order ~90: every product e prod diag P' the kernel
+    forms exceeds 1e300, so it takes _log_prod_diag_blocked, both when a node is
+    evaluated on its own (kernel_oinfo) and inside a walk's descent (a unit
+    with subtrees). Checked against an exact (mpmath) value: at this
+    conditioning (cond ~ 1e9) O is a small difference of terms ~1e3 and the
+    slogdet reference itself is off by ~1e-4 absolute, so it is only required
+    to agree within its own error."""
+    pairs, t = 46, 2000
+    rng = np.random.default_rng(5)
+    base = rng.normal(size=(t, pairs))
+    x = np.empty((t, 2 * pairs))
+    x[:, 0::2] = base
+    x[:, 1::2] = base + 3e-5 * rng.normal(size=(t, pairs))
+    n = 2 * pairs
+    r = oi.correlation_matrix(x, "gauss")
+    check_conditioning(r)             # data the engine accepts (eigenvalues >= 1e-10)
+
+    def log10_bracket(s):
+        # product = DM^2 e prod P' >= 1e-100 det R_S prod diag(R_S^-1)
+        # (DM >= DET_RENORM = 1e-100): above 1e400 means above 1e300
+        sub = r[np.ix_(s, s)]
+        return (np.linalg.slogdet(sub)[1] + np.log(np.diag(np.linalg.inv(sub))).sum()) / math.log(10)
+
+    full = list(range(n))
+    assert log10_bracket(full) > 400
+    # a node evaluated on its own
+    got = oi.kernel_oinfo(r, [full])[0]
+    exact, size = _exact_oinfo(r, full)
+    assert abs(got - exact) <= 1e-10 * size
+    assert abs(got - reference_oinfo(r, full)[0]) <= 1e-6 * size
+    # children evaluated in the descent: prefix 0..n-4, then every subset of the last 3
+    p = n - 3
+    cfg = dict(min_order=n - 1, max_order=n, offset=np.zeros(n + 1), scale=1.0,
+               hist_lo=np.zeros(n + 1), hist_inv_w=np.ones(n + 1), top=10, nbins=0)
+    part = engine._finish(engine._run_unit(r, Unit(tuple(range(p)), p, n, False, 1.0),
+                                           cfg), 10)
+    assert part.icount[n - 1, 0] == 3 and part.icount[n, 0] == 1
+    # the full set again, now a child evaluated in the descent: the same exact value
+    (key_n,) = list(part.red_key[n]) + [-v for v in part.syn_key[n]]
+    assert abs(key_n - exact) <= 1e-10 * size
+    # its parents (order n - 1, also children in the descent) against slogdet
+    got = list(zip(part.red_key[n - 1], part.red_idx[n - 1])) + [
+        (-v, s) for v, s in zip(part.syn_key[n - 1], part.syn_idx[n - 1])]
+    assert len(got) == 3
+    for key, s in got:
+        s = [int(i) for i in s]
+        assert log10_bracket(s) > 400
+        assert abs(key - reference_oinfo(r, s)[0]) <= 1e-6 * size
