@@ -172,7 +172,10 @@ def test_analyze_with_slurm_workers_matches_the_local_scheduler(tmp_path, slurm_
         out = tmp_path / f"oinfo-{scheduler}.h5"
         proc = subprocess.run([sys.executable, "-m", "hpcneuro", "analyze", str(results), "-o",
                                str(out), "--scheduler", scheduler, "--n-workers", "1",
-                               "--max-order", "4"], capture_output=True, text=True, env=env,
+                               # with a bootstrap the job is not tiny (tiny.py runs
+                               # in-process whatever the scheduler): the kernel on Slurm
+                               "--max-order", "4", "--bootstrap", "2"],
+                              capture_output=True, text=True, env=env,
                               timeout=300)
         assert proc.returncode == 0, proc.stderr
         with h5py.File(out, "r") as f:
