@@ -67,10 +67,12 @@ def rank_pids(output) -> list[int]:
     return pids
 
 
-def wait_until_ranks_gone(output, timeout: float = 60.0) -> None:
-    """Wait until the SIGKILLed ranks have exited: proc.wait() waits for mpiexec only,
-    and a rank that the kernel has not reaped yet still holds the campaign lock (a
-    rerun would rightly be refused as a second writer)."""
+def kill_campaign(proc, output, timeout: float = 60.0) -> None:
+    """SIGKILL mpiexec and its ranks, and wait until the ranks have exited: proc.wait()
+    waits for mpiexec only, and a rank that the kernel has not reaped yet still holds
+    the campaign lock (a rerun would rightly be refused as a second writer)."""
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=timeout)
     deadline = time.monotonic() + timeout
     while rank_pids(output):
         assert time.monotonic() < deadline, f"ranks still alive: {rank_pids(output)}"
@@ -117,9 +119,7 @@ def test_sigkill_at_random_moments_loses_nothing_finished(campaign, tmp_path):
         else:
             wait_for_progress(output, minimum=done_before + 1)
             time.sleep(rng.uniform(0.0, 1.5))
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=60)
-        wait_until_ranks_gone(output)
+        kill_campaign(proc, output)
         if not output.exists():  # killed before the file was complete: nothing to keep
             # at most the file under construction, under its temporary name, and the
             # campaign lock's file, whose lock died with its holder
@@ -272,9 +272,7 @@ def test_mcmc_sigkill_at_random_moments_then_resume_on_one_rank(mcmc_campaign, t
         proc = start(config, output)
         wait_for_progress(output, minimum=done_before + 1)
         time.sleep(rng.uniform(0.0, 1.5))
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=60)
-        wait_until_ranks_gone(output)
+        kill_campaign(proc, output)
         n = written_prefixes(output)  # always readable, chains written step by step
         assert n.sum() >= done_before
         with h5py.File(output, "r") as f, h5py.File(reference, "r") as ref:
