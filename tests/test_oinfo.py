@@ -475,7 +475,8 @@ def test_products_beyond_1e300_take_the_overflow_path_and_stay_exact():
     part = engine._finish(engine._run_unit(r, Unit(tuple(range(p)), p, n, False, 1.0),
                                            cfg), 10)
     assert part.icount[n - 1, 0] == 3 and part.icount[n, 0] == 1
-    # the full set again, now a child evaluated in the descent: the same exact value
+    # the full set again, now evaluated by its grandparent prefix+(n-3) as the one
+    # descendant of prefix+(n-3, n-2) (kernel.walk_unit's G): the same exact value
     (key_n,) = list(part.red_key[n]) + [-v for v in part.syn_key[n]]
     assert abs(key_n - exact) <= 1e-10 * size
     # its parents (order n - 1, also children in the descent) against slogdet
