@@ -81,6 +81,32 @@ def test_kernel_top_k_values_match_reference_on_units():
             assert -key == pytest.approx(reference_oinfo(r, list(s))[0], rel=1e-9)
 
 
+def test_units_sharing_heaps_keep_the_exact_top_k():
+    """A run of units shares its heaps (engine.Heaps): later units start from the
+    thresholds reached so far. The top-K of every order must still be exactly the
+    brute-force one (keys and tuples, ties by tuple), whatever the grouping."""
+    n, kmax, top = 10, 6, 7
+    r = oi.correlation_matrix(correlated(n, 200, seed=4), "gauss")
+    cfg = dict(min_order=3, max_order=kmax, offset=np.zeros(kmax + 1), scale=1.0,
+               hist_lo=np.zeros(kmax + 1), hist_inv_w=np.ones(kmax + 1), top=top, nbins=0)
+    units = oi.plan_units(n, kmax, n_units=11)
+    assert len(units) > 8
+    shared = engine._run_units(r, units, cfg)
+    halves = engine._finish(engine._merge(engine._run_units(r, units[:5], cfg),
+                                          engine._run_units(r, units[5:], cfg), top), top)
+    for k in range(3, kmax + 1):
+        sets = list(itertools.combinations(range(n), k))
+        o = np.array([reference_oinfo(r, s)[0] for s in sets])
+        for sign, keys, idx in ((-1, "syn_key", "syn_idx"), (1, "red_key", "red_idx")):
+            want = sorted(((sign * v, s) for v, s in zip(o, sets) if sign * v > 0),
+                          key=lambda t: (-t[0], t[1]))[:top]
+            for part in (shared, halves):
+                got = [tuple(int(i) for i in s) for s in getattr(part, idx)[k]]
+                assert got == [s for _, s in want]
+                np.testing.assert_allclose(getattr(part, keys)[k], [v for v, _ in want],
+                                           rtol=1e-9)
+
+
 def test_kernel_path_matches_reference_at_every_order():
     n = 20
     r = oi.correlation_matrix(correlated(n, 500, seed=17), "gc")
