@@ -240,7 +240,11 @@ def test_grouped_tasks_and_back_to_back_runs_on_a_cluster(clusters):
     x = correlated(n, 300, seed=11)
     kw = dict(max_order=6, top=10, n_units=200)
     ref = compute_oinfo(x, names_of(n), scheduler="none", **kw)
-    assert ref.attrs["n_units"] > 2 * oi.TASKS_PER_WORKER  # several units per task
+    units = oi.plan_units(n, 6, n_units=200)
+    assert ref.attrs["n_units"] == len(units)
+    for workers in (1, 2):
+        groups = engine.task_groups([u.cost for u in units], workers)
+        assert len(groups[0]) > 1 and len(groups) < len(units)  # several units per task
     assert ref.orders[4].complete
     for client in (c1, c2, c2):
         got = compute_oinfo(x, names_of(n), client=client, **kw)
@@ -252,6 +256,27 @@ def test_grouped_tasks_and_back_to_back_runs_on_a_cluster(clusters):
             np.testing.assert_array_equal(a.multiplets, b.multiplets)
             np.testing.assert_array_equal(a.oinfo, b.oinfo)
             np.testing.assert_array_equal(a.tc, b.tc)
+
+
+def test_task_groups_are_guided():
+    """Tasks cover every unit once, in order; each takes about 1/(GUIDED_SHARE x workers)
+    of the work not yet given out (at least one unit), so the last ones are single units."""
+    rng = np.random.default_rng(0)
+    costs = list(rng.uniform(0.5, 1.5, 400))
+    for workers in (1, 2, 7, 1000):
+        groups = engine.task_groups(costs, workers)
+        assert [i for g in groups for i in g] == list(range(len(costs)))
+        remaining = sum(costs)
+        for g in groups:
+            taken = sum(costs[i] for i in g)
+            share = remaining / (engine.GUIDED_SHARE * workers)
+            assert taken <= share or len(g) == 1
+            if g.stop < len(costs):
+                assert taken + costs[g.stop] > share
+            remaining -= taken
+        assert len(groups[-1]) == 1
+    assert len(engine.task_groups(costs, 2)) < 60
+    assert engine.task_groups([], 2) == []
 
 
 def test_local_scheduler_string(monkeypatch):
@@ -449,25 +474,35 @@ def test_orders_names_and_options_out_of_range():
         compute_oinfo(collinear, names_of(6), estimator="gauss")
 
 
-def _exact_oinfo(r: np.ndarray, s: list[int]) -> tuple[float, float]:
-    """O of multiplet s to ~30 digits (mpmath), and the size of the terms that
-    cancel in it (|log det R_S| + 1/2 sum_j |log P_jj|): O = -log det R_S - 1/2
-    sum_j log P_jj, P = R_S^-1, from the float64 matrix taken as exact."""
+def _exact_oinfo(r: np.ndarray, s: list[int]) -> dict[tuple[int, ...], tuple[float, float]]:
+    """O to ~30 digits (mpmath) of multiplet s and of every s minus one element, with
+    the size of the terms that cancel in each (|log det R_S| + 1/2 sum_j |log P_jj|),
+    keyed by the multiplet: O = -log det R_S - 1/2 sum_j log P_jj, P = R_S^-1, from the
+    float64 matrix taken as exact. One inverse serves all: det R_{S-i} = det R_S P_ii
+    and (R_{S-i}^-1)_jj = P_jj - P_ji^2 / P_ii."""
     import mpmath
 
     with mpmath.workdps(30):
         m = mpmath.matrix(r[np.ix_(s, s)].tolist())
         ld = mpmath.log(mpmath.det(m))
         p = m ** -1
-        lp = [mpmath.log(p[j, j]) for j in range(len(s))]
-        return float(-ld - mpmath.fsum(lp) / 2), float(abs(ld) + mpmath.fsum(lp) / 2)
+        lp = mpmath.fsum(mpmath.log(p[j, j]) for j in range(len(s)))
+        out = {tuple(s): (float(-ld - lp / 2), float(abs(ld) + lp / 2))}
+        for i in range(len(s)):
+            ld_i = ld + mpmath.log(p[i, i])
+            lp_i = mpmath.fsum(mpmath.log(p[j, j] - p[j, i] ** 2 / p[i, i])
+                               for j in range(len(s)) if j != i)
+            out[tuple(s[:i] + s[i + 1:])] = (float(-ld_i - lp_i / 2),
+                                              float(abs(ld_i) + lp_i / 2))
+        return out
 
 
 def test_products_beyond_1e300_take_the_overflow_path_and_stay_exact():
     """Near-duplicate pairs at order ~90: every product e prod diag P' the kernel
     forms exceeds 1e300, so it takes _log_prod_diag_blocked, both when a node is
-    evaluated on its own (kernel_oinfo) and inside a walk's descent (a unit
-    with subtrees). Checked against an exact (mpmath) value: at this
+    evaluated on its own (kernel_oinfo) and inside a walk (a unit with subtrees:
+    children in the descent, and the descendants of S+(n-2) and S+(n-3) that S
+    evaluates itself). Checked against exact (mpmath) values: at this
     conditioning (cond ~ 1e9) O is a small difference of terms ~1e3 and the
     slogdet reference itself is off by ~1e-4 absolute, so it is only required
     to agree within its own error."""
@@ -491,25 +526,30 @@ def test_products_beyond_1e300_take_the_overflow_path_and_stay_exact():
     assert log10_bracket(full) > 400
     # a node evaluated on its own
     got = oi.kernel_oinfo(r, [full])[0]
-    exact, size = _exact_oinfo(r, full)
+    exact_of = _exact_oinfo(r, full)
+    exact, size = exact_of[tuple(full)]
     assert abs(got - exact) <= 1e-10 * size
     assert abs(got - reference_oinfo(r, full)[0]) <= 1e-6 * size
-    # children evaluated in the descent: prefix 0..n-4, then every subset of the last 3
-    p = n - 3
-    cfg = dict(min_order=n - 1, max_order=n, offset=np.zeros(n + 1), scale=1.0,
-               hist_lo=np.zeros(n + 1), hist_inv_w=np.ones(n + 1), top=10, nbins=0)
-    part = engine._finish(engine._run_unit(r, Unit(tuple(range(p)), p, n, False, 1.0),
-                                           cfg), 10)
-    assert part.icount[n - 1, 0] == 3 and part.icount[n, 0] == 1
-    # the full set again, now evaluated by its grandparent prefix+(n-3) as the one
-    # descendant of prefix+(n-3, n-2) (kernel.walk_unit's G): the same exact value
-    (key_n,) = list(part.red_key[n]) + [-v for v in part.syn_key[n]]
-    assert abs(key_n - exact) <= 1e-10 * size
-    # its parents (order n - 1, also children in the descent) against slogdet
-    got = list(zip(part.red_key[n - 1], part.red_idx[n - 1])) + [
-        (-v, s) for v, s in zip(part.syn_key[n - 1], part.syn_idx[n - 1])]
-    assert len(got) == 3
-    for key, s in got:
-        s = [int(i) for i in s]
-        assert log10_bracket(s) > 400
-        assert abs(key - reference_oinfo(r, s)[0]) <= 1e-6 * size
+    # inside a walk: a prefix, then every subset of the last 3 (4) variables. With
+    # prefix 0..n-4 the full set is G of prefix+(n-3) (kernel.walk_unit evaluates the
+    # one descendant of S+(n-2) from S); with prefix 0..n-5 it is H3 of prefix+(n-4)
+    # (the three descendants of S+(n-3)), and orders n-1 come from children in the
+    # descent, G and H1, H2
+    for rest in (3, 4):
+        p = n - rest
+        cfg = dict(min_order=n - 1, max_order=n, offset=np.zeros(n + 1), scale=1.0,
+                   hist_lo=np.zeros(n + 1), hist_inv_w=np.ones(n + 1), top=10, nbins=0)
+        part = engine._finish(engine._run_unit(r, Unit(tuple(range(p)), p, n, False, 1.0),
+                                               cfg), 10)
+        assert part.icount[n - 1, 0] == rest and part.icount[n, 0] == 1
+        (key_n,) = list(part.red_key[n]) + [-v for v in part.syn_key[n]]
+        assert abs(key_n - exact) <= 1e-10 * size
+        # its parents (order n - 1), exactly
+        got = list(zip(part.red_key[n - 1], part.red_idx[n - 1])) + [
+            (-v, s) for v, s in zip(part.syn_key[n - 1], part.syn_idx[n - 1])]
+        assert len(got) == rest
+        for key, s in got:
+            s = [int(i) for i in s]
+            assert log10_bracket(s) > 400
+            exact_s, size_s = exact_of[tuple(s)]
+            assert abs(key - exact_s) <= 1e-10 * size_s

@@ -324,13 +324,16 @@ def walk_unit(R, prefix, lo, hi, shallow, min_order, max_order, offset, scale,
     its children S+v are taken inside the loop that descends into it (each
     child's new coefficients are used as they are written), then appended to
     their order's log batch (module docstring), then the walk descends into
-    each child that has children, except S+(n-2): its only descendant
-    G = S+(n-2)+(n-1) is evaluated by S itself, from S's coefficients, and
-    appended as the walk leaves S, which keeps every order's multiplets in
-    lexicographic order. That halves the number of descents (each costs
-    more than the few children a typical node has; N=26: 29 -> 24.5 ns per
-    multiplet, results bit-identical). Apart from _flush, once per LOG_BATCH
-    multiplets of an order, everything is in this one function: a call to
+    each child that has children, except S+(n-2) and S+(n-3): their
+    descendants, G = S+(n-2)+(n-1) and H1..H3 = S+(n-3)+(n-2), S+(n-3)+(n-1),
+    S+(n-3)+(n-2)+(n-1), are evaluated by S itself from its coefficients and
+    queued, to be appended as the walk leaves S, which keeps every order's
+    multiplets in lexicographic order. A descent costs more than the two
+    children a typical node has: without three in four of them, N=26 went
+    from 29 to 24.0 (G) and 22.9 ns per multiplet (H; its products are
+    formed in another order than a descent would, so values moved by
+    rounding, <= 5e-15 relative on top-K keys). Apart from _flush, once per
+    LOG_BATCH multiplets of an order, everything is in this one function: a call to
     another numba function with array arguments costs NRT reference-count
     atomics per array (about 10 ns per call here). Products over j run over
     whole 4-lane vectors (B is 0 and DP is 1 in the padding lanes, exact
@@ -427,13 +430,17 @@ def walk_unit(R, prefix, lo, hi, shallow, min_order, max_order, offset, scale,
     ehi = hi
     pending = True
     fused = False  # the children's products were already taken during the descent
-    gskip = False  # the node just entered evaluated G itself (below)
-    GP = np.zeros(K + 2)
-    GL = np.zeros(K + 2)
-    GB = np.zeros(K + 2)
-    GLS = np.zeros(K + 2)
-    GD = np.ones(K + 2)
-    GH = np.zeros(K + 2, np.bool_)
+    # the node just entered evaluated the descendants of S+(n-2) (gskip) and of
+    # S+(n-3) (hskip) itself; they wait in its queue until the walk leaves it
+    gskip = False
+    hskip = False
+    QN = np.zeros(K + 2, np.int64)          # queued multiplets per depth
+    QM = np.zeros((K + 2, 4), np.int64)     # order
+    QX = np.zeros((K + 2, 4))               # product, or -1 (then QL is its log)
+    QL = np.zeros((K + 2, 4))
+    QB = np.zeros((K + 2, 4))               # O's additive part
+    QS = np.zeros((K + 2, 4))               # log det R of the multiplet (stored orders)
+    QT = np.zeros((K + 2, 4, 3), np.int64)  # its elements after the node's
     while True:
         if pending:
             pending = False
@@ -506,37 +513,36 @@ def walk_unit(R, prefix, lo, hi, shallow, min_order, max_order, offset, scale,
                 d -= 1
                 continue
             cur[d] = elo
-            end[d] = n - 2 if gskip else (ehi if ehi < n - 1 else n - 1)
+            end[d] = n - 3 if hskip else (n - 2 if gskip else (ehi if ehi < n - 1 else n - 1))
         if cur[d] >= end[d]:
             if d == p:
                 break
-            if GH[d]:
-                # G, the last multiplet of its order below this node in
-                # lexicographic order, goes to its batch as the walk leaves the node
-                GH[d] = False
-                m = d + 2
-                base = GB[d]
+            for qi in range(QN[d]):
+                # the queued multiplets are the last of their orders below this node in
+                # lexicographic order: they go to their batches as the walk leaves it
+                m = QM[d, qi]
+                base = QB[d, qi]
                 if base != CB[m]:
                     CB[m] = base
                     PS[m] = math.exp(2.0 * (base + syn_thr[m] / scale)) * (1.0 - 1e-9)
                     PR[m] = math.exp(2.0 * (base - red_thr[m] / scale)) * (1.0 + 1e-9)
                 f = FB[m]
                 nc = NC[m]
-                x = GP[d]
+                x = QX[d, qi]
                 if x > 0.0:
                     PB[m, f] = x
                     BB[m, f] = base
                     mark = x >= PS[m] or x <= PR[m]
                 else:
                     PB[m, f] = 1.0
-                    BB[m, f] = base - 0.5 * GL[d]
+                    BB[m, f] = base - 0.5 * QL[d, qi]
                     mark = True
                 if mark:
                     CP[m, nc] = f
                     for q in range(d):
                         CT[m, nc, q] = idx[q]
-                    CT[m, nc, d] = n - 2
-                    CT[m, nc, d + 1] = n - 1
+                    for q in range(m - d):
+                        CT[m, nc, d + q] = QT[d, qi, q]
                     nc += 1
                 f += 1
                 if f == LOG_BATCH:
@@ -551,7 +557,7 @@ def walk_unit(R, prefix, lo, hi, shallow, min_order, max_order, offset, scale,
                 NC[m] = nc
                 so = store_off[m]
                 if so >= 0:
-                    store_logdet[so] = GLS[d] + math.log(GD[d])
+                    store_logdet[so] = QS[d, qi]
                     store_off[m] = so + 1
             d -= 1
             continue
@@ -600,10 +606,108 @@ def walk_unit(R, prefix, lo, hi, shallow, min_order, max_order, offset, scale,
                 for j in range(dp):
                     B[d + 1, w, j] = B[d, w, j] - c * B[d, v, j]
         B[d, v, d] = 0.0
-        # S+v+(n-2) has one child, G = S+v+(n-2)+(n-1), and nothing else below it:
-        # G is evaluated here and that node is not descended into (half of all descents)
+        # S+v+(n-3) and S+v+(n-2) have 3 and 1 descendants: S+v evaluates them from
+        # its own coefficients (H1 H2 H3 and G below) and does not descend into them,
+        # which saves three in four descents
+        qn = 0
         gskip = full and v + 2 < n
+        hskip = full and v + 3 < n
+        if hskip and d + 4 >= min_order:
+            u = n - 3
+            a = n - 2
+            b = n - 1
+            eu = C[d + 1, u, u]
+            iu = 1.0 / eu
+            ca = C[d + 1, u, a] * iu
+            cb = C[d + 1, u, b] * iu
+            ea = C[d + 1, a, a] - ca * C[d + 1, u, a]
+            eb = C[d + 1, b, b] - cb * C[d + 1, u, b]
+            cab = C[d + 1, a, b] - ca * C[d + 1, u, b]
+            ia = 1.0 / ea
+            ib = 1.0 / eb
+            dmu = DM[d + 1] * eu
+            lsu = LS[d + 1]
+            if dmu < DET_RENORM:
+                lsu += math.log(dmu)
+                dmu = 1.0
+            dq = (d + 5) // 4 * 4
+            # state of S+v+u at depth d+2 (written: H3 and the rare paths read it);
+            # lane d+1 gets diag P = 1/e_u and coefficients on u as in the descent
+            DP[d + 1, d + 1] = 0.0
+            B[d + 1, u, d + 1] = -1.0
+            pa = dmu * dmu * ea
+            pb = dmu * dmu * eb
+            for j in range(dq):
+                bu = B[d + 1, u, j]
+                p2 = DP[d + 1, j] + bu * bu * iu
+                ba = B[d + 1, a, j] - ca * bu
+                bb = B[d + 1, b, j] - cb * bu
+                DP[d + 2, j] = p2
+                B[d + 2, a, j] = ba
+                B[d + 2, b, j] = bb
+                pa *= p2 + ba * ba * ia
+                pb *= p2 + bb * bb * ib
+            DP[d + 1, d + 1] = 1.0
+            B[d + 1, u, d + 1] = 0.0
+            if d + 3 >= min_order:
+                # H1 = S+v+u+a, H2 = S+v+u+b
+                for h in range(2):
+                    x = pa if h == 0 else pb
+                    eh = ea if h == 0 else eb
+                    ih = ia if h == 0 else ib
+                    QM[d + 1, qn] = d + 3
+                    QB[d + 1, qn] = offset[d + 3] - lsu
+                    if x < 1e300 and x >= 1e-300:
+                        QX[d + 1, qn] = x
+                    else:
+                        QX[d + 1, qn] = -1.0
+                        QL[d + 1, qn] = _log_prod_diag_blocked(DP, B, d + 2, a + h, ih, eh,
+                                                               dmu * dmu)
+                    if store_off[d + 3] >= 0:
+                        QS[d + 1, qn] = lsu + math.log(dmu * eh)
+                    QT[d + 1, qn, 0] = u
+                    QT[d + 1, qn, 1] = a + h
+                    qn += 1
+            if d + 3 < K:
+                # H3 = S+v+u+a+b: b appended to S+v+u+a
+                c2 = cab * ia
+                eb2 = eb - c2 * cab
+                ib2 = 1.0 / eb2
+                dma = dmu * ea
+                lsa = lsu
+                if dma < DET_RENORM:
+                    lsa += math.log(dma)
+                    dma = 1.0
+                dr = (d + 6) // 4 * 4
+                DP[d + 2, d + 2] = 0.0
+                B[d + 2, a, d + 2] = -1.0
+                p3 = dma * dma * eb2
+                for j in range(dr):
+                    ba = B[d + 2, a, j]
+                    bb2 = B[d + 2, b, j] - c2 * ba
+                    p3 *= (DP[d + 2, j] + ba * ba * ia) + bb2 * bb2 * ib2
+                DP[d + 2, d + 2] = 1.0
+                B[d + 2, a, d + 2] = 0.0
+                QM[d + 1, qn] = d + 4
+                QB[d + 1, qn] = offset[d + 4] - lsa
+                if p3 < 1e300 and p3 >= 1e-300:
+                    QX[d + 1, qn] = p3
+                else:
+                    for j in range(d + 2):
+                        DP[d + 3, j] = DP[d + 2, j] + B[d + 2, a, j] * B[d + 2, a, j] * ia
+                        B[d + 3, b, j] = B[d + 2, b, j] - c2 * B[d + 2, a, j]
+                    DP[d + 3, d + 2] = ia
+                    B[d + 3, b, d + 2] = c2
+                    QX[d + 1, qn] = -1.0
+                    QL[d + 1, qn] = _log_prod_diag_blocked(DP, B, d + 3, b, ib2, eb2, dma * dma)
+                if store_off[d + 4] >= 0:
+                    QS[d + 1, qn] = lsa + math.log(dma * eb2)
+                QT[d + 1, qn, 0] = u
+                QT[d + 1, qn, 1] = a
+                QT[d + 1, qn, 2] = b
+                qn += 1
         if gskip and d + 3 >= min_order:
+            # G = S+v+(n-2)+(n-1), after H1 and H2 in lexicographic order
             u = n - 2
             t = n - 1
             eu = C[d + 1, u, u]
@@ -627,20 +731,24 @@ def walk_unit(R, prefix, lo, hi, shallow, min_order, max_order, offset, scale,
                 prod *= (DP[d + 1, j] + bu * bu * iu) + bt * bt * it
             DP[d + 1, d + 1] = 1.0
             B[d + 1, u, d + 1] = 0.0
+            QM[d + 1, qn] = d + 3
+            QB[d + 1, qn] = offset[d + 3] - lsg
             if prod < 1e300 and prod >= 1e-300:
-                GP[d + 1] = prod
+                QX[d + 1, qn] = prod
             else:
                 for j in range(d + 1):
                     DP[d + 2, j] = DP[d + 1, j] + B[d + 1, u, j] * B[d + 1, u, j] * iu
                     B[d + 2, t, j] = B[d + 1, t, j] - cg * B[d + 1, u, j]
                 DP[d + 2, d + 1] = iu
                 B[d + 2, t, d + 1] = cg
-                GP[d + 1] = -1.0
-                GL[d + 1] = _log_prod_diag_blocked(DP, B, d + 2, t, it, et, dmu * dmu)
-            GB[d + 1] = offset[d + 3] - lsg
-            GLS[d + 1] = lsg
-            GD[d + 1] = dmu * et
-            GH[d + 1] = True
+                QX[d + 1, qn] = -1.0
+                QL[d + 1, qn] = _log_prod_diag_blocked(DP, B, d + 2, t, it, et, dmu * dmu)
+            if store_off[d + 3] >= 0:
+                QS[d + 1, qn] = lsg + math.log(dmu * et)
+            QT[d + 1, qn, 0] = u
+            QT[d + 1, qn, 1] = t
+            qn += 1
+        QN[d + 1] = qn
         d += 1
         elo = v + 1
         ehi = n
