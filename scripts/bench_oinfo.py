@@ -9,7 +9,8 @@
 Peers run in subprocesses (their imports and thread pools do not touch our
 memory figure); a missing peer is pip-installed (THOI needs torch==2.13.0,
 the CPU wheel, first) unless --no-install; a peer that cannot be installed
-or run is reported and skipped. hpcneuro runs on warm LocalClusters.
+or run is reported and skipped. hpcneuro runs on warm LocalClusters, started as
+`hpcneuro oinfo --scheduler local` starts them (engine.open_client).
 
 The last line printed is one JSON object with these names:
   n, t                  data shape (variables, samples); random correlated data, seed
@@ -267,7 +268,7 @@ def main() -> None:
     fig["full_multiplets"] = n_multiplets(n, 3, n)
     print(f"data: T={t} samples, N={n} variables (seed {a.seed})", flush=True)
 
-    from distributed import Client, LocalCluster
+    from hpcneuro.oinfo.engine import open_client
 
     def timed(**kw) -> tuple[float, oi.OInfoResult]:
         t0 = time.perf_counter()
@@ -286,8 +287,8 @@ def main() -> None:
     fig["hpc_small_inproc_s"] = best(max_order=kt)
     fig["hpc_hoi_inproc_s"] = fig["hpc_small_inproc_s"] if kh == kt else best(max_order=kh)
 
-    with LocalCluster(n_workers=a.workers, threads_per_worker=1, dashboard_address=":0") as cl, \
-            Client(cl) as client:
+    # the LocalCluster `hpcneuro oinfo --scheduler local` starts, kept warm
+    with open_client("local", a.workers) as client:
         oi.compute_oinfo(x[:, :6], names[:6], max_order=6, client=client, n_units=8)
         fig["hpc_small_workers_s"] = best(max_order=kt, client=client)
         fig["hpc_hoi_workers_s"] = (fig["hpc_small_workers_s"] if kh == kt
@@ -320,8 +321,7 @@ def main() -> None:
                   f"per multiplet, peak RSS "
                   f"{fig['full_peak_rss_mb']} MB, PSS {fig['full_peak_pss_mb']} MB (all processes)", flush=True)
     if not a.no_full:
-        with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0") as cl, \
-                Client(cl) as client:
+        with open_client("local", 1) as client:
             oi.compute_oinfo(x[:, :6], names[:6], max_order=6, client=client)
             fig["load_before_full_1w"] = os.getloadavg()[0]
             c0 = worker_cpu(client)

@@ -40,7 +40,7 @@ from .stats import (HIST_BINS, ReportedRows, add_bootstrap, add_gradient, add_pe
 # numba (kernel, reference) and Dask (engine's clients) are imported on first use, so
 # that a tiny job (tiny.py) never pays for them: these names resolve in __getattr__
 _LAZY = {"kernel_oinfo": "kernel", "walk_unit": "kernel", "reference_oinfo": "reference",
-         "SMALL_JOB_COST": "engine", "TASKS_PER_WORKER": "engine", "Partial": "engine",
+         "SMALL_JOB_COST": "engine", "GUIDED_SHARE": "engine", "Partial": "engine",
          "_engine": "engine", "load_slurm_defaults": "engine", "open_client": "engine"}
 
 
@@ -57,7 +57,7 @@ __all__ = [
     "copula_normalize", "correlation_matrix", "entropy_bias", "bias_offsets", "sinfo_offsets",
     "plan_units", "Unit", "unit_count", "count_multiplets", "combinations_lex", "Partial",
     "bh_fdr", "STORE_ALL_MAX", "HIST_BINS", "MIN_EIGENVALUE", "SMALL_JOB_COST",
-    "TASKS_PER_WORKER", "MAX_MULTIPLETS",
+    "GUIDED_SHARE", "MAX_MULTIPLETS",
 ]
 
 log = logging.getLogger(__name__)

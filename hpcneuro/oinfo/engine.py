@@ -31,10 +31,12 @@ log = logging.getLogger(__name__)
 #: in-process on one thread per core: about 5 core-seconds, less than a
 #: LocalCluster takes to start (2-3 s) plus its scheduling round trips
 SMALL_JOB_COST = 1e9
-#: on a Dask cluster, work is submitted in about this many tasks per worker
-#: (runs of consecutive units): enough to balance, few enough that the client
-#: spends little CPU on results
-TASKS_PER_WORKER = 16
+#: work is submitted in tasks (runs of consecutive units) cut "guided": each task takes
+#: about 1/(GUIDED_SHARE x workers) of the work not yet given out, so tasks shrink toward
+#: the end and the workers finish within about one unit of each other (with equal
+#: tasks of 1/16 per worker, one worker idled up to a task, ~1 s of the full N=30 sweep),
+#: while the client handles only ~GUIDED_SHARE x ln(units) results per worker
+GUIDED_SHARE = 3
 #: top-K candidate pools are cut back to `top` once they exceed this many times `top`
 POOL_FACTOR = 16
 #: SLURMCluster defaults shipped with the package, merged into dask's config
@@ -44,6 +46,17 @@ SLURM_DEFAULTS = Path(__file__).parent / "slurm-dask.yaml"
 SLURM_FILE_ENV = "HPCNEURO_SLURM_DASK"
 #: distributed's log level unless the user chose one (its INFO lines drown hpcneuro's)
 DASK_LOG_ENV = "DASK_LOGGING__DISTRIBUTED"
+#: dask settings of a LocalCluster that hpcneuro starts, where the user's dask config
+#: keeps distributed's default. A task is one numba call of 10 ms to seconds, so the
+#: worker profiler's stack sample every 10 ms tells nothing, and the memory and system
+#: monitors need not poll 10 and 2 times a second: on the full N=30 sweep these took
+#: 1.5 s of CPU in each worker process's event loop and 2 s in the scheduler's (0.6 and
+#: 1.1 s without them), on the same 2 cores as the work
+LOCAL_CLUSTER_DASK_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.system-monitor.interval": "2s",
+    "distributed.worker.memory.monitor-interval": "1s",
+}
 
 
 # --------------------------------------------------------------------------
@@ -234,11 +247,9 @@ def _engine(R: np.ndarray, units: list[Unit], cfg: dict, client: Any,
                    bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]")
     # a task runs a run of consecutive units and merges them where it runs, so the
     # caller (on a LocalCluster also host of the scheduler, on the same cores) handles
-    # ~TASKS_PER_WORKER results per worker instead of every unit's. Merging is exact,
-    # so neither the grouping nor the order of completion can change the results.
-    per_task = max(1, len(units) // (TASKS_PER_WORKER * _n_workers(client, cfg)))
-    groups = [range(i, min(i + per_task, len(units)))
-              for i in range(0, len(units), per_task)]
+    # a few results per worker instead of every unit's. Merging is exact, so neither
+    # the grouping nor the order of completion can change the results.
+    groups = task_groups([u.cost for u in units], _n_workers(client, cfg))
     for g, part in run_tasks(_run_units, R, [([units[i] for i in grp], cfg) for grp in groups],
                              client, cfg.get("threads") or 1):
         group = groups[g]
@@ -251,6 +262,24 @@ def _engine(R: np.ndarray, units: list[Unit], cfg: dict, client: Any,
     assert acc is not None
     acc.stored = _concat_stored([pieces[i] for i in sorted(pieces)], cfg.get("stored", ()))
     return _finish(acc, top)
+
+
+def task_groups(costs: list[float], n_workers: int) -> list[range]:
+    """Consecutive units per task, guided (GUIDED_SHARE): the first tasks are large,
+    the last ones a unit each. costs: planned cost of each unit, in order."""
+    remaining = float(sum(costs))
+    groups: list[range] = []
+    i = 0
+    while i < len(costs):
+        want = remaining / (GUIDED_SHARE * max(1, n_workers))
+        j, taken = i + 1, costs[i]
+        while j < len(costs) and taken + costs[j] <= want:
+            taken += costs[j]
+            j += 1
+        groups.append(range(i, j))
+        remaining -= taken
+        i = j
+    return groups
 
 
 #: how many times over each work-unit group may be lost with its worker (on average)
@@ -486,6 +515,16 @@ def _slurm_job_settings(kw: dict[str, Any]) -> dict[str, Any]:
     return {**{k: v for k, v in shape.items() if v is not None}, **kw}
 
 
+def _local_cluster_settings() -> dict[str, Any]:
+    """LOCAL_CLUSTER_DASK_CONFIG without the keys the user's dask config has changed
+    from distributed's defaults (file or DASK_* variable: theirs wins)."""
+    import dask
+
+    shipped = dask.config.merge(*dask.config.defaults)
+    return {key: value for key, value in LOCAL_CLUSTER_DASK_CONFIG.items()
+            if dask.config.get(key, None) == dask.config.get(key, None, config=shipped)}
+
+
 @contextlib.contextmanager
 def _workers_ignore_sigint() -> Iterator[None]:
     """Start worker processes with SIGINT ignored (inherited through exec; Python and
@@ -534,6 +573,7 @@ def open_client(scheduler: str = "none", n_workers: int | None = None,
     from distributed import Client
 
     if scheduler == "local":
+        import dask
         from distributed import LocalCluster
 
         n = n_workers or os.cpu_count() or 1
@@ -541,7 +581,8 @@ def open_client(scheduler: str = "none", n_workers: int | None = None,
         kw.setdefault("dashboard_address", ":0")
         # each worker drops the heartbeat traceback of the cluster's own shutdown
         kw.setdefault("preload", [f"{__package__}.local_workers"])
-        with _workers_ignore_sigint():
+        with dask.config.set(_local_cluster_settings()), _workers_ignore_sigint():
+            # the nannies hand this config to the worker processes they start
             cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, **kw)
         with cluster as cl, Client(cl) as client:
             log.info("local Dask cluster of %d workers up (dashboard %s); Ctrl-C stops it",
