@@ -27,7 +27,11 @@ The last line printed is one JSON object with these names:
   hoi_multiplets, hpc_hoi_s, hpc_hoi_workers_s, hpc_hoi_inproc_s, hoi_s, hoi_ratio
                         likewise for hoi
   full_multiplets       every multiplet of orders 3..N
-  full_1w_s, full_s     full sweep with 1 worker and with W workers
+  full_1w_s, full_s     full sweep with 1 worker and with W workers (LocalClusters
+                        as --scheduler local starts them)
+  full_threads_s, full_threads_cpu_s   the same sweep in-process on W threads
+                        (--scheduler none --n-workers W), wall and CPU of this
+                        process; identical_threads_vs_w: bit-identical results
   full_ns_per_multiplet, full_1w_ns_per_multiplet   worker CPU per multiplet (ns)
                         of those sweeps: the kernel's speed, whatever the load
   speedup               full_1w_s / full_s
@@ -321,6 +325,19 @@ def main() -> None:
                   f"per multiplet, peak RSS "
                   f"{fig['full_peak_rss_mb']} MB, PSS {fig['full_peak_pss_mb']} MB (all processes)", flush=True)
     if not a.no_full:
+        # the same sweep on in-process threads (--scheduler none --n-workers W): the
+        # kernels release the GIL, and there is no cluster to pay for
+        fig["load_before_full_threads"] = os.getloadavg()[0]
+        m0 = time.process_time()
+        fig["full_threads_s"], full_t = timed(min_order=3, max_order=n, n_workers=a.workers)
+        fig["full_threads_cpu_s"] = round(time.process_time() - m0, 2)
+        fig["identical_threads_vs_w"] = bool(all(
+            full.orders[k].mean == full_t.orders[k].mean
+            and np.array_equal(full.orders[k].oinfo, full_t.orders[k].oinfo) for k in full.orders))
+        print(f"in-process, {a.workers} threads: {fig['full_threads_s']:.1f} s "
+              f"({fig['full_threads_cpu_s']} s CPU, load average before "
+              f"{fig['load_before_full_threads']:.1f}); identical results: "
+              f"{fig['identical_threads_vs_w']}", flush=True)
         with open_client("local", 1) as client:
             oi.compute_oinfo(x[:, :6], names[:6], max_order=6, client=client)
             fig["load_before_full_1w"] = os.getloadavg()[0]

@@ -279,6 +279,28 @@ def test_task_groups_are_guided():
     assert engine.task_groups([], 2) == []
 
 
+def test_local_cluster_workers_get_hpcneuro_settings_unless_the_user_set_them():
+    """The LocalCluster hpcneuro starts: worker profiler off, glibc keeping freed
+    memory for the next unit (engine.LOCAL_CLUSTER_DASK_CONFIG), seen inside the worker
+    processes; a value the user's dask config sets is kept."""
+    import os
+
+    import dask
+
+    def seen():
+        return (dask.config.get("distributed.worker.profile.enabled"),
+                dask.config.get("distributed.admin.system-monitor.interval"),
+                os.environ.get("MALLOC_TRIM_THRESHOLD_"), os.environ.get("MALLOC_MMAP_THRESHOLD_"))
+
+    with engine.open_client("local", 1) as client:
+        (got,) = client.run(seen).values()
+    assert got == (False, "2s", str(64 * 2**20), str(16 * 2**20))
+    with dask.config.set({"distributed.admin.system-monitor.interval": "750ms"}):
+        with engine.open_client("local", 1) as client:
+            (got,) = client.run(seen).values()
+    assert got[:2] == (False, "750ms")
+
+
 def test_local_scheduler_string(monkeypatch):
     n = 6
     x = correlated(n, 200, seed=9)
