@@ -290,11 +290,12 @@ def test_local_cluster_workers_get_hpcneuro_settings_unless_the_user_set_them():
     def seen():
         return (dask.config.get("distributed.worker.profile.enabled"),
                 dask.config.get("distributed.admin.system-monitor.interval"),
+                dask.config.get("distributed.admin.tick.interval"),
                 os.environ.get("MALLOC_TRIM_THRESHOLD_"), os.environ.get("MALLOC_MMAP_THRESHOLD_"))
 
     with engine.open_client("local", 1) as client:
         (got,) = client.run(seen).values()
-    assert got == (False, "2s", str(64 * 2**20), str(16 * 2**20))
+    assert got == (False, "2s", "1s", str(64 * 2**20), str(16 * 2**20))
     with dask.config.set({"distributed.admin.system-monitor.interval": "750ms"}):
         with engine.open_client("local", 1) as client:
             (got,) = client.run(seen).values()

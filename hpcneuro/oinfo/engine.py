@@ -49,9 +49,10 @@ DASK_LOG_ENV = "DASK_LOGGING__DISTRIBUTED"
 #: dask settings of a LocalCluster that hpcneuro starts, where the user's dask config
 #: keeps distributed's default. A task is one numba call of 10 ms to seconds, so the
 #: worker profiler's stack sample every 10 ms tells nothing, and the memory and system
-#: monitors need not poll 10 and 2 times a second: on the full N=30 sweep these took
-#: 1.5 s of CPU in each worker process's event loop and 2 s in the scheduler's (0.6 and
-#: 1.1 s without them), on the same 2 cores as the work. distributed starts workers
+#: monitors and the event-loop health check need not run 10, 2 and 50 times a second:
+#: on the full N=30 sweep these took 1.5 s of CPU in each worker process's event loop
+#: and 2 s in the scheduler's (0.35 and 0.75 s without them), on the same 2 cores as
+#: the work (a loop blocked for tick.limit, 3 s, is still reported). distributed starts workers
 #: with MALLOC_TRIM_THRESHOLD_=65536, which also fixes glibc's mmap threshold at
 #: 128 KiB: every work unit's arrays (~2 MB) were then fresh pages, 0.4 s of system
 #: time per worker; with these two they are reused from the heap (0.09 s)
@@ -59,6 +60,7 @@ LOCAL_CLUSTER_DASK_CONFIG = {
     "distributed.worker.profile.enabled": False,
     "distributed.admin.system-monitor.interval": "2s",
     "distributed.worker.memory.monitor-interval": "1s",
+    "distributed.admin.tick.interval": "1s",
     "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": 64 * 2**20,
     "distributed.nanny.pre-spawn-environ.MALLOC_MMAP_THRESHOLD_": 16 * 2**20,
 }
