@@ -27,8 +27,8 @@ from .plan import Unit, unit_count
 log = logging.getLogger(__name__)
 
 #: with scheduler "local", jobs whose planned work (cost units of plan_units,
-#: ~5 ns each on one core of a laptop, times 1 + bootstrap) is below this run
-#: in-process on one thread per core: about 5 core-seconds, less than a
+#: ~1.4 ns each on one core here, N = 30, times 1 + bootstrap) is below this run
+#: in-process on one thread per core: about 1.4 core-seconds, less than a
 #: LocalCluster takes to start (2-3 s) plus its scheduling round trips
 SMALL_JOB_COST = 1e9
 #: work is submitted in tasks (runs of consecutive units) cut "guided": each task takes

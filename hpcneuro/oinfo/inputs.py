@@ -145,14 +145,14 @@ def normalize_streamed(R: np.ndarray, names: list[str]) -> np.ndarray:
 
 
 #: the largest exhaustive job (multiplets over all requested orders) accepted unless the
-#: caller raises it: ~1.1 core-hours at SECONDS_PER_MULTIPLET (minutes on a cluster node;
+#: caller raises it: ~0.8 core-hours at SECONDS_PER_MULTIPLET (minutes on a cluster node;
 #: the full N = 30 sweep is 1.07e9); anything larger (10,000 genes at orders 3..5: 8e17)
 #: would run for years or until killed, so it is refused with the advice to use a search
 #: or raise --max-multiplets
 MAX_MULTIPLETS = 10 ** 11
 #: engine wall time per multiplet and worker (bench_oinfo: 1.07e9 multiplets of N = 30
-#: in 19.5 s on 2 workers, ~36 ns each; rounded up): the basis of the time estimate
-SECONDS_PER_MULTIPLET = 4e-8
+#: in 15.3 s on 2 workers, ~28.5 ns each; rounded up): the basis of the time estimate
+SECONDS_PER_MULTIPLET = 3e-8
 
 
 def job_size(n: int, min_order: int, max_order: int | None, targeted: bool) -> int:

@@ -67,8 +67,9 @@ def plan_units(n: int, max_order: int, root: tuple[int, ...] = (),
     start = root[-1] + 1 if root else 0
     total = cost(root, start, n, False)
     if n_units is None:
-        # one cost unit is ~8 ns here: aim at ~1e7 (~80 ms) per unit so the
-        # scheduler round trip stays small, but keep 16 units for mid-size
+        # one cost unit is ~1.4 ns here (N = 30: ~26 ns of CPU per multiplet of
+        # ~19 units): aim at ~1e7 (~14 ms) per unit, so that the last tasks (one
+        # unit each, engine.task_groups) end close together, but keep 16 units for mid-size
         # problems so they still spread over workers; never above 512
         n_units = int(min(512, max(total // 1e7, min(16, total // 1e5), 1)))
     target = total / n_units
