@@ -165,14 +165,8 @@ def _run_unit(R: np.ndarray, unit: Unit, cfg: dict, heaps: Heaps | None = None) 
     for m, c in counts.items():
         stored[m] = (store_buf[pos:pos + c], store_logdet[pos:pos + c])
         pos += c
-    if heaps is None:
-        # heaps -> candidate lists (unsorted); non-filled slots are dropped
-        sk, si, rk, ri = h.candidates()
-    else:
-        sk = [np.zeros(0) for _ in range(K + 1)]
-        rk = [np.zeros(0) for _ in range(K + 1)]
-        si = [np.zeros((0, m), np.int16) for m in range(K + 1)]
-        ri = [np.zeros((0, m), np.int16) for m in range(K + 1)]
+    # heaps -> candidate lists (unsorted, filled slots only); shared heaps give theirs once
+    sk, si, rk, ri = (h if heaps is None else Heaps.empty(K, 0)).candidates()
     return Partial(icount, [fstats[:, 0].copy()], [fstats[:, 1].copy()], fstats[:, 2].copy(),
                    fstats[:, 3].copy(), hist, sk, si, rk, ri, stored)
 
