@@ -279,7 +279,7 @@ def test_task_groups_are_guided():
     assert engine.task_groups([], 2) == []
 
 
-def test_local_cluster_workers_get_hpcneuro_settings_unless_the_user_set_them():
+def test_local_cluster_workers_get_hpcneuro_settings_unless_the_user_set_them(clusters):
     """The LocalCluster hpcneuro starts: worker profiler off, glibc keeping freed
     memory for the next unit (engine.LOCAL_CLUSTER_DASK_CONFIG), seen inside the worker
     processes; a value the user's dask config sets is kept."""
@@ -293,9 +293,15 @@ def test_local_cluster_workers_get_hpcneuro_settings_unless_the_user_set_them():
                 dask.config.get("distributed.admin.tick.interval"),
                 os.environ.get("MALLOC_TRIM_THRESHOLD_"), os.environ.get("MALLOC_MMAP_THRESHOLD_"))
 
+    # a default LocalCluster started earlier in this process (the clusters fixture) left
+    # distributed's MALLOC_TRIM_THRESHOLD_ in os.environ; hpcneuro's must still win, and
+    # must not stay behind in this process's environment
+    names = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_")
+    env_before = {name: os.environ.get(name) for name in names}
     with engine.open_client("local", 1) as client:
         (got,) = client.run(seen).values()
     assert got == (False, "2s", "1s", str(64 * 2**20), str(16 * 2**20))
+    assert {name: os.environ.get(name) for name in names} == env_before
     with dask.config.set({"distributed.admin.system-monitor.interval": "750ms"}):
         with engine.open_client("local", 1) as client:
             (got,) = client.run(seen).values()

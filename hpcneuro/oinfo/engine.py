@@ -516,14 +516,51 @@ def _slurm_job_settings(kw: dict[str, Any]) -> dict[str, Any]:
     return {**{k: v for k, v in shape.items() if v is not None}, **kw}
 
 
+#: the dask config of the environment variables a nanny sets before it spawns a worker
+PRE_SPAWN_ENVIRON = "distributed.nanny.pre-spawn-environ"
+
+
 def _local_cluster_settings() -> dict[str, Any]:
-    """LOCAL_CLUSTER_DASK_CONFIG without the keys the user's dask config has changed
-    from distributed's defaults (file or DASK_* variable: theirs wins)."""
+    """LOCAL_CLUSTER_DASK_CONFIG without the keys the user has changed from
+    distributed's defaults: in dask's config (file or DASK_* variable), or, for the
+    worker environment, as an environment variable of that name: theirs wins."""
     import dask
 
     shipped = dask.config.merge(*dask.config.defaults)
-    return {key: value for key, value in LOCAL_CLUSTER_DASK_CONFIG.items()
-            if dask.config.get(key, None) == dask.config.get(key, None, config=shipped)}
+    out = {}
+    for key, value in LOCAL_CLUSTER_DASK_CONFIG.items():
+        default = dask.config.get(key, None, config=shipped)
+        if dask.config.get(key, None) != default:
+            continue
+        if key.startswith(PRE_SPAWN_ENVIRON + "."):
+            env = os.environ.get(key[len(PRE_SPAWN_ENVIRON) + 1:])
+            if env is not None and env != str(default):
+                continue
+        out[key] = value
+    return out
+
+
+@contextlib.contextmanager
+def _pre_spawn_environ(settings: dict[str, Any]) -> Iterator[None]:
+    """The worker environment variables of `settings` in os.environ while a cluster
+    starts, and as they were afterwards. A nanny takes a variable in os.environ over
+    its dask config, and leaves its own there when it spawns a worker: without this,
+    the 64 KiB trim threshold left by any earlier default LocalCluster in the process
+    would win over hpcneuro's, and hpcneuro's would leak into later clusters and
+    commands."""
+    prefix = PRE_SPAWN_ENVIRON + "."
+    ours = {key[len(prefix):]: str(value) for key, value in settings.items()
+            if key.startswith(prefix)}
+    before = {name: os.environ.get(name) for name in ours}
+    os.environ.update(ours)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @contextlib.contextmanager
@@ -582,7 +619,8 @@ def open_client(scheduler: str = "none", n_workers: int | None = None,
         kw.setdefault("dashboard_address", ":0")
         # each worker drops the heartbeat traceback of the cluster's own shutdown
         kw.setdefault("preload", [f"{__package__}.local_workers"])
-        with dask.config.set(_local_cluster_settings()), _workers_ignore_sigint():
+        settings = _local_cluster_settings()
+        with dask.config.set(settings), _pre_spawn_environ(settings), _workers_ignore_sigint():
             # the nannies hand this config to the worker processes they start
             cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, **kw)
         with cluster as cl, Client(cl) as client:
